@@ -1,0 +1,24 @@
+//! The `fixwright` command line: one subcommand per job.
+
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "fixwright",
+    version,
+    about = "Repairs broken Python scrapers autonomously"
+)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {}
+
+/// Parses the command line, runs the chosen job and maps its result to an exit code.
+pub async fn main() -> ExitCode {
+    match Cli::parse().command {}
+}

@@ -1,0 +1,1 @@
+//! Fixwright's own configuration.

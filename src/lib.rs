@@ -1,0 +1,13 @@
+//! Fixwright repairs broken Python scrapers.
+//!
+//! The modules follow the repair loop (see `docs/architecture.md`): a signal
+//! enters at `server` (GitHub webhooks) and is kept durably in the [`store`]'s
+//! inbox; workers turn deliveries into work; `incident` diagnoses and dedupes;
+//! `agents` (with the built-in [`heal`]er) propose a fix; `repair` proves it in
+//! a workspace; `confidence` and `policy` decide what happens; `github` is the
+//! one place that talks to GitHub.
+
+pub mod cli;
+pub mod config;
+pub mod heal;
+pub mod store;
