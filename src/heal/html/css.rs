@@ -666,3 +666,170 @@ impl Complex {
         Ok(path)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::css_to_xpath;
+
+    /// Each pair: a CSS selector and the XPath parsel 1.12's `HTMLTranslator`
+    /// (cssselect 1.6) produces for it.
+    const KNOWN: &[(&str, &str)] = &[
+        (
+            "p.gh-article-excerpt",
+            "descendant-or-self::p[@class and contains(@class, 'gh-article-excerpt') and contains(concat(' ', normalize-space(@class), ' '), ' gh-article-excerpt ')]",
+        ),
+        (
+            "section.gh-content > ul > li",
+            "descendant-or-self::section[@class and contains(@class, 'gh-content') and contains(concat(' ', normalize-space(@class), ' '), ' gh-content ')]/ul/li",
+        ),
+        (
+            "section.gh-content ul > li",
+            "descendant-or-self::section[@class and contains(@class, 'gh-content') and contains(concat(' ', normalize-space(@class), ' '), ' gh-content ')]/descendant::ul/li",
+        ),
+        (
+            "#ingredients .ingredient-list li",
+            "descendant-or-self::*[@id = 'ingredients']/descendant::*[@class and contains(@class, 'ingredient-list') and contains(concat(' ', normalize-space(@class), ' '), ' ingredient-list ')]/descendant::li",
+        ),
+        (
+            "meta[name=\"og:title\"]::attr(content)",
+            "descendant-or-self::meta[@name = 'og:title']/@content",
+        ),
+        (
+            ".print[data-name]::attr(data-name)",
+            "descendant-or-self::*[(@class and contains(@class, 'print') and contains(concat(' ', normalize-space(@class), ' '), ' print ')) and (@data-name)]/@data-name",
+        ),
+        (
+            "div.ings table tr:not(.delimiter) td.name",
+            "descendant-or-self::div[@class and contains(@class, 'ings') and contains(concat(' ', normalize-space(@class), ' '), ' ings ')]/descendant::table/descendant::tr[not(@class and contains(@class, 'delimiter') and contains(concat(' ', normalize-space(@class), ' '), ' delimiter '))]/descendant::td[@class and contains(@class, 'name') and contains(concat(' ', normalize-space(@class), ' '), ' name ')]",
+        ),
+        ("a::text", "descendant-or-self::a/text()"),
+        ("::text", "descendant-or-self::text()"),
+        ("*::text", "descendant-or-self::text()"),
+        (
+            "td:first-child",
+            "descendant-or-self::td[count(preceding-sibling::*) = 0]",
+        ),
+        (
+            "li:last-child",
+            "descendant-or-self::li[count(following-sibling::*) = 0]",
+        ),
+        (
+            "li:nth-child(2)",
+            "descendant-or-self::li[count(preceding-sibling::*) = 1]",
+        ),
+        (
+            "li:nth-child(2n+1)",
+            "descendant-or-self::li[count(preceding-sibling::*) mod 2 = 0]",
+        ),
+        (
+            "li:nth-of-type(3)",
+            "descendant-or-self::li[count(preceding-sibling::li) = 2]",
+        ),
+        (
+            "h1 + p",
+            "descendant-or-self::h1/following-sibling::*[(self::p) and (position() = 1)]",
+        ),
+        ("h1 ~ p", "descendant-or-self::h1/following-sibling::p"),
+        ("a, b", "descendant-or-self::a | descendant-or-self::b"),
+        (
+            "[a~=\"x\"]",
+            "descendant-or-self::*[@a and contains(@a, 'x') and contains(concat(' ', normalize-space(@a), ' '), ' x ')]",
+        ),
+        (
+            "[a|=\"en\"]",
+            "descendant-or-self::*[@a and (@a = 'en' or starts-with(@a, 'en-'))]",
+        ),
+        (
+            "[a^=\"x\"]",
+            "descendant-or-self::*[@a and starts-with(@a, 'x')]",
+        ),
+        (
+            "[a$=\"xyz\"]",
+            "descendant-or-self::*[@a and substring(@a, string-length(@a)-2) = 'xyz']",
+        ),
+        (
+            "[a*=\"x\"]",
+            "descendant-or-self::*[@a and contains(@a, 'x')]",
+        ),
+        ("[a!=\"x\"]", "descendant-or-self::*[not(@a) or @a != 'x']"),
+        (
+            "DIV.A",
+            "descendant-or-self::div[@class and contains(@class, 'A') and contains(concat(' ', normalize-space(@class), ' '), ' A ')]",
+        ),
+        (
+            "li:nth-last-child(2)",
+            "descendant-or-self::li[count(following-sibling::*) = 1]",
+        ),
+        (
+            "li:only-child",
+            "descendant-or-self::li[count(preceding-sibling::*) = 0 and count(following-sibling::*) = 0]",
+        ),
+        (
+            "p:empty",
+            "descendant-or-self::p[not(*) and not(string-length())]",
+        ),
+        ("a:contains('x')", "descendant-or-self::a[contains(., 'x')]"),
+        (
+            "li:not(:first-child)",
+            "descendant-or-self::li[not(count(preceding-sibling::*) = 0)]",
+        ),
+        (
+            "div p::text",
+            "descendant-or-self::div/descendant::p/text()",
+        ),
+        (
+            "div *::text",
+            "descendant-or-self::div/descendant-or-self::text()",
+        ),
+        ("a[href]", "descendant-or-self::a[@href]"),
+        (
+            "li:first-of-type",
+            "descendant-or-self::li[count(preceding-sibling::li) = 0]",
+        ),
+        (
+            "li:last-of-type",
+            "descendant-or-self::li[count(following-sibling::li) = 0]",
+        ),
+        (":root", "descendant-or-self::*[not(parent::*)]"),
+        (
+            "span.a.b#c",
+            "descendant-or-self::span[((@class and contains(@class, 'a') and contains(concat(' ', normalize-space(@class), ' '), ' a ')) and (@class and contains(@class, 'b') and contains(concat(' ', normalize-space(@class), ' '), ' b '))) and (@id = 'c')]",
+        ),
+        (
+            "tr:nth-child(odd)",
+            "descendant-or-self::tr[count(preceding-sibling::*) mod 2 = 0]",
+        ),
+        (
+            "tr:nth-child(-n+3)",
+            "descendant-or-self::tr[count(preceding-sibling::*) <= 2]",
+        ),
+        ("tr:nth-child(n)", "descendant-or-self::tr"),
+        (
+            "li:nth-last-of-type(2)",
+            "descendant-or-self::li[count(following-sibling::li) = 1]",
+        ),
+        ("div > *::text", "descendant-or-self::div/*/text()"),
+        (
+            "a:only-of-type",
+            "descendant-or-self::a[count(preceding-sibling::a) = 0 and count(following-sibling::a) = 0]",
+        ),
+    ];
+
+    #[test]
+    fn translation_matches_parsel() {
+        for (css, want) in KNOWN {
+            match css_to_xpath(css) {
+                Ok(got) => assert_eq!(&got, want, "css `{css}`"),
+                Err(e) => panic!("css `{css}`: {e}"),
+            }
+        }
+    }
+
+    #[test]
+    fn malformed_css_is_an_error_naming_the_selector() {
+        for bad in ["td[", "a >", "li:nth-child(x)", "p::before", "[a='x]"] {
+            let err = css_to_xpath(bad).expect_err(bad);
+            assert!(err.to_string().contains(bad), "{err}");
+        }
+    }
+}
