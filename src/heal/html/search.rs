@@ -40,6 +40,7 @@ struct Vocab {
     attr_names: Vec<String>,
     attr_values: BTreeMap<String, Vec<String>>,
     seen: HashSet<(u8, String)>,
+    tag_counts: HashMap<String, usize>,
 }
 
 impl Vocab {
@@ -57,7 +58,9 @@ impl Vocab {
         }
     }
     fn add_element(&mut self, n: RoNode) {
-        self.add(0, &n.get_name().to_ascii_lowercase());
+        let tag = n.get_name().to_ascii_lowercase();
+        *self.tag_counts.entry(tag.clone()).or_default() += 1;
+        self.add(0, &tag);
         for (name, value) in n.get_attributes() {
             match name.as_str() {
                 "class" => {
@@ -447,7 +450,7 @@ impl<'a> Ctx<'a> {
     }
 
     /// How well a selection on the new page matches the old selection.
-    fn assess(&self, hits: &[Hit]) -> Option<Fit> {
+    fn assess(&self, hits: &[Hit], renames: &[(String, String)]) -> Option<Fit> {
         if hits.is_empty() || hits.iter().any(|h| h.kind != self.old_kind) {
             return None;
         }
@@ -464,7 +467,14 @@ impl<'a> Ctx<'a> {
             let Some(ofp) = self.old_fps.get(ok.min(om.saturating_sub(1))) else {
                 continue;
             };
-            structure += similarity(ofp, &self.fingerprint(anchor));
+            // A renamed token is expected to differ: compare as if the old
+            // page had carried the new name.
+            let ofp = if renames.is_empty() {
+                ofp.clone()
+            } else {
+                ofp.renamed(renames)
+            };
+            structure += similarity(&ofp, &self.fingerprint(anchor));
             n_struct += 1;
         }
         let structure = if n_struct > 0 {
@@ -483,7 +493,18 @@ impl<'a> Ctx<'a> {
         }
         let likeness = likeness / m as f64;
         let (a, b) = (hits.len() as f64, self.old_values.len() as f64);
-        let count = a.min(b) / a.max(b);
+        // A longer or shorter page has more or fewer records: the count is
+        // consistent when it changed as much as the page's elements of that
+        // kind did.
+        let old_tag = self.old_fps.first().map(|f| f.tag.as_str()).unwrap_or("");
+        let new_tag = hits[idx[0]]
+            .anchor
+            .map(|n| n.get_name().to_ascii_lowercase())
+            .unwrap_or_default();
+        let grown = (*self.new_all.tag_counts.get(&new_tag).unwrap_or(&1) as f64)
+            / (*self.old_all.tag_counts.get(old_tag).unwrap_or(&1) as f64);
+        let ratio = a / b;
+        let count = (a.min(b) / a.max(b)).max(ratio.min(grown) / ratio.max(grown) * 0.95);
         let same = hits
             .iter()
             .filter(|h| {
@@ -616,10 +637,16 @@ impl<'a> Ctx<'a> {
             _ => expr.clone(),
         };
         let hits = valued(self.new.eval(&xpath).ok()?);
-        if hits.len() > 5 * self.old_values.len() + 50 {
+        if hits.len() > 30 * self.old_values.len() + 300 {
             return None;
         }
-        let mut fit = self.assess(&hits)?;
+        let renames: Vec<(String, String)> = what.iter().filter_map(|w| rename_of(w)).collect();
+        let mut fit = self.assess(&hits, &renames)?;
+        if renames.iter().any(|(a, b)| is_number(a) && is_number(b)) {
+            // Numbers in attribute values are layout (widths, sizes), not
+            // names: a change between two of them identifies nothing.
+            fit.total *= 0.9;
+        }
         fit.total -= 0.03 * (cost - 1.0).max(0.0);
         if self.explained_by_other_field(&xpath, &hits) {
             fit.total *= 0.7;
@@ -654,7 +681,10 @@ impl<'a> Ctx<'a> {
             }
         }
         first.sort_by(|a, b| b.fit.total.total_cmp(&a.fit.total));
-        for base in first.iter().take(4) {
+        // A second edit is only worth its cost when no single edit fits well.
+        let settled = first.first().is_some_and(|c| c.fit.total >= 0.9);
+        let bases = if settled { 0 } else { 3 };
+        for base in first.iter().take(bases) {
             for (e, cost, what) in self.edits(&base.expr) {
                 let mut w = base.what.clone();
                 w.push(what);
@@ -1051,6 +1081,24 @@ fn persistence(old: &Page, new: &Page, selected: &HashSet<String>) -> f64 {
     collect_texts(new.root(), &mut new_texts, 20_000);
     let kept = texts.iter().filter(|t| new_texts.contains(*t)).count();
     kept as f64 / texts.len() as f64
+}
+
+/// The token an edit description renames (`"class a -> b"` gives `(a, b)`).
+fn rename_of(what: &str) -> Option<(String, String)> {
+    if what.starts_with("position") || what.starts_with("child") || what.starts_with("class value")
+    {
+        return None;
+    }
+    let (before, after) = what.split_once(" -> ")?;
+    let old = before.split_whitespace().last()?;
+    let new = after.split_whitespace().next()?;
+    Some((old.to_string(), new.to_string()))
+}
+
+fn is_number(s: &str) -> bool {
+    !s.is_empty()
+        && s.chars()
+            .all(|c| c.is_ascii_digit() || c == '.' || c == '%')
 }
 
 /// Every text, attribute value and (when `elements`) element string of a page.
