@@ -6,7 +6,7 @@
 
 use std::path::PathBuf;
 
-use fixwright::heal::html::{extract, heal};
+use fixwright::heal::html::{HealOptions, extract, heal, heal_with};
 use fixwright::heal::{HealOutcome, Selector, SelectorKind};
 use serde::Deserialize;
 
@@ -219,4 +219,37 @@ fn invalid_selectors_are_errors_that_name_the_selector() {
     )
     .expect_err("not HTML");
     assert!(err.to_string().contains("$.a"), "{err}");
+}
+
+#[test]
+fn xpath_errors_carry_libxml2s_reason() {
+    let (_, old, _) = fixture("css-class-rename");
+    let err = extract(
+        &old,
+        &Selector {
+            kind: SelectorKind::Xpath,
+            expr: "//td[".into(),
+        },
+    )
+    .expect_err("invalid");
+    assert!(err.to_string().to_lowercase().contains("invalid"), "{err}");
+}
+
+#[test]
+fn remembered_renames_are_tried_first() {
+    let (case, old, new) = fixture("xpath-class-rename");
+    let selector = Selector {
+        kind: case.selector_type,
+        expr: case.selector.clone(),
+    };
+    let options = HealOptions {
+        renames: vec![("case-name".into(), "case-title".into())],
+    };
+    match heal_with(&old, &new, &selector, &options) {
+        HealOutcome::Healed(h) => {
+            assert_eq!(h.selector.expr, "//td[@class='case-title']/text()");
+            assert!(h.rationale.contains("remembered rename"), "{}", h.rationale);
+        }
+        other => panic!("expected a heal, got {other:?}"),
+    }
 }
