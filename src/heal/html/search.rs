@@ -118,6 +118,8 @@ struct Ctx<'a> {
     old_texts: HashSet<String>,
     old_kind: HitKind,
     old_fps: Vec<Fingerprint>,
+    /// Fingerprints of the parents of `old_fps`' nodes.
+    old_parent_fps: Vec<Fingerprint>,
     old_values: Vec<String>,
     old_sample_values: Vec<String>,
     old_value_set: HashSet<String>,
@@ -133,6 +135,16 @@ struct Ctx<'a> {
     fp_cache: RefCell<HashMap<usize, Fingerprint>>,
     evals: RefCell<usize>,
     tried: RefCell<HashSet<String>>,
+    /// Edits that select nodes holding no text yet (a second edit may finish them).
+    hollow: RefCell<Vec<(String, f64, Vec<String>)>>,
+}
+
+/// How an edit changed the depth of the selected nodes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Reshape {
+    None,
+    Dropped,
+    Wrapped,
 }
 
 fn refuse(reason: impl Into<String>, score: f64) -> HealOutcome {
@@ -202,6 +214,11 @@ impl<'a> Ctx<'a> {
             .filter_map(|&i| old_hits[i].anchor)
             .map(Fingerprint::of)
             .collect();
+        let old_parent_fps: Vec<Fingerprint> = idx
+            .iter()
+            .filter_map(|&i| old_hits[i].anchor.and_then(|a| a.get_parent()))
+            .map(Fingerprint::of)
+            .collect();
         let old_values: Vec<String> = old_hits.iter().filter_map(|h| h.value.clone()).collect();
         let old_sample_values = idx
             .iter()
@@ -232,6 +249,7 @@ impl<'a> Ctx<'a> {
             old_texts: page_values(old, old_kind == HitKind::Element),
             old_kind,
             old_fps,
+            old_parent_fps,
             old_values,
             old_sample_values,
             old_value_set,
@@ -245,6 +263,7 @@ impl<'a> Ctx<'a> {
             fp_cache: RefCell::new(HashMap::new()),
             evals: RefCell::new(0),
             tried: RefCell::new(HashSet::new()),
+            hollow: RefCell::new(Vec::new()),
         };
         ctx.locate(&new_elements);
         ctx.value_home = ctx.value_home(new);
@@ -450,7 +469,7 @@ impl<'a> Ctx<'a> {
     }
 
     /// How well a selection on the new page matches the old selection.
-    fn assess(&self, hits: &[Hit], renames: &[(String, String)]) -> Option<Fit> {
+    fn assess(&self, hits: &[Hit], renames: &[(String, String)], reshaped: Reshape) -> Option<Fit> {
         if hits.is_empty() || hits.iter().any(|h| h.kind != self.old_kind) {
             return None;
         }
@@ -474,7 +493,25 @@ impl<'a> Ctx<'a> {
             } else {
                 ofp.renamed(renames)
             };
-            structure += similarity(&ofp, &self.fingerprint(anchor));
+            let fp = self.fingerprint(anchor);
+            let mut sim = similarity(&ofp, &fp);
+            // A dropped step makes the old node's parent the holder of the
+            // data; an added wrapper puts a new element between the old node
+            // and the data. Compare with those, a little discounted.
+            match reshaped {
+                Reshape::Dropped => {
+                    if let Some(parent) = self.old_parent_fps.get(ok.min(om.saturating_sub(1))) {
+                        sim = sim.max(0.95 * similarity(parent, &fp));
+                    }
+                }
+                Reshape::Wrapped => {
+                    if let Some(parent) = anchor.get_parent() {
+                        sim = sim.max(0.95 * similarity(&ofp, &self.fingerprint(parent)));
+                    }
+                }
+                Reshape::None => {}
+            }
+            structure += sim;
             n_struct += 1;
         }
         let structure = if n_struct > 0 {
@@ -636,12 +673,32 @@ impl<'a> Ctx<'a> {
             SelectorKind::Css => css::css_to_xpath(&expr).ok()?,
             _ => expr.clone(),
         };
-        let hits = valued(self.new.eval(&xpath).ok()?);
+        let raw = self.new.eval(&xpath).ok()?;
+        let raw_len = raw.len();
+        let hits = valued(raw);
         if hits.len() > 30 * self.old_values.len() + 300 {
             return None;
         }
         let renames: Vec<(String, String)> = what.iter().filter_map(|w| rename_of(w)).collect();
-        let mut fit = self.assess(&hits, &renames)?;
+        let reshaped = if what
+            .iter()
+            .any(|w| w.starts_with("step ") && w.contains("dropped"))
+        {
+            Reshape::Dropped
+        } else if what
+            .iter()
+            .any(|w| w.starts_with("wrapper") || w.starts_with("child -> descendant"))
+        {
+            Reshape::Wrapped
+        } else {
+            Reshape::None
+        };
+        if hits.is_empty() && raw_len > 0 {
+            self.hollow
+                .borrow_mut()
+                .push((expr.clone(), cost, what.clone()));
+        }
+        let mut fit = self.assess(&hits, &renames, reshaped)?;
         if renames.iter().any(|(a, b)| is_number(a) && is_number(b)) {
             // Numbers in attribute values are layout (widths, sizes), not
             // names: a change between two of them identifies nothing.
@@ -684,11 +741,19 @@ impl<'a> Ctx<'a> {
         // A second edit is only worth its cost when no single edit fits well.
         let settled = first.first().is_some_and(|c| c.fit.total >= 0.9);
         let bases = if settled { 0 } else { 3 };
-        for base in first.iter().take(bases) {
-            for (e, cost, what) in self.edits(&base.expr) {
-                let mut w = base.what.clone();
+        let mut seeds: Vec<(String, f64, Vec<String>)> = first
+            .iter()
+            .take(bases)
+            .map(|c| (c.expr.clone(), c.cost, c.what.clone()))
+            .collect();
+        if !settled {
+            seeds.extend(self.hollow.borrow().iter().take(2).cloned());
+        }
+        for (base_expr, base_cost, base_what) in seeds {
+            for (e, cost, what) in self.edits(&base_expr) {
+                let mut w = base_what.clone();
                 w.push(what);
-                if let Some(c) = self.try_expr(e, base.cost + cost, w) {
+                if let Some(c) = self.try_expr(e, base_cost + cost, w) {
                     found.push(c);
                 }
             }
