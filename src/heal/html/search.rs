@@ -84,6 +84,9 @@ impl Vocab {
     fn has_class(&self, c: &str) -> bool {
         self.seen.contains(&(1, c.to_string()))
     }
+    fn has_any(&self, v: &str) -> bool {
+        (0..5).any(|w| self.has(w, v))
+    }
     fn has(&self, which: u8, v: &str) -> bool {
         self.seen.contains(&(which, v.to_string()))
     }
@@ -137,6 +140,17 @@ struct Ctx<'a> {
     tried: RefCell<HashSet<String>>,
     /// Edits that select nodes holding no text yet (a second edit may finish them).
     hollow: RefCell<Vec<(String, f64, Vec<String>)>>,
+}
+
+/// What a candidate selects on the old page besides the old selection.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Overlap {
+    /// Nothing else.
+    None,
+    /// Other nodes too, but the new nodes still look most like the old selection.
+    Partial,
+    /// Other nodes that explain the new nodes better than the old selection does.
+    Explained,
 }
 
 /// How an edit changed the depth of the selected nodes.
@@ -585,7 +599,7 @@ impl<'a> Ctx<'a> {
     /// explained as some other field of the old page (one the candidate also
     /// selects there) than as the old selection: then the candidate found a
     /// neighbour that was always there, not the field that moved.
-    fn explained_by_other_field(&self, xpath: &str, hits: &[Hit]) -> bool {
+    fn explained_by_other_field(&self, xpath: &str, hits: &[Hit]) -> Overlap {
         let idx = sample_indices(hits.len(), SAMPLE);
         let sampled: Vec<&String> = idx.iter().filter_map(|&i| hits[i].value.as_ref()).collect();
         let elsewhere = sampled
@@ -597,10 +611,10 @@ impl<'a> Ctx<'a> {
             && elsewhere * 10 >= sampled.len() * 6
         {
             // The values were already on the old page, in some other field.
-            return true;
+            return Overlap::Explained;
         }
         let Ok(before) = self.old.eval(xpath) else {
-            return false;
+            return Overlap::None;
         };
         let others: Vec<Hit> = valued(before)
             .into_iter()
@@ -610,7 +624,7 @@ impl<'a> Ctx<'a> {
             })
             .collect();
         if others.is_empty() {
-            return false;
+            return Overlap::None;
         }
         let other_values: HashSet<&String> =
             others.iter().filter_map(|h| h.value.as_ref()).collect();
@@ -655,7 +669,11 @@ impl<'a> Ctx<'a> {
                 .fold(0.0, f64::max);
             other += f64::from(u8::from(other_values.contains(v)));
         }
-        other > own + 0.05 * idx.len() as f64
+        if other > own + 0.05 * idx.len() as f64 {
+            Overlap::Explained
+        } else {
+            Overlap::Partial
+        }
     }
 
     fn try_expr(&self, expr: String, cost: f64, what: Vec<String>) -> Option<Candidate> {
@@ -705,8 +723,14 @@ impl<'a> Ctx<'a> {
             fit.total *= 0.9;
         }
         fit.total -= 0.03 * (cost - 1.0).max(0.0);
-        if self.explained_by_other_field(&xpath, &hits) {
-            fit.total *= 0.7;
+        match self.explained_by_other_field(&xpath, &hits) {
+            Overlap::Explained => fit.total *= 0.7,
+            // Renamed to a token the old page already used, for nodes the
+            // old selector did not select: a rename usually brings a new name.
+            Overlap::Partial if renames.iter().any(|(_, to)| self.old_all.has_any(to)) => {
+                fit.total *= 0.88
+            }
+            _ => {}
         }
         let values = hits.into_iter().filter_map(|h| h.value).collect();
         Some(Candidate {
@@ -1104,29 +1128,6 @@ impl<'a> Ctx<'a> {
                         if broken { 1.0 } else { 1.3 },
                         format!("{what} (every occurrence)"),
                     ));
-                }
-            }
-        }
-        // A class attribute compared as a whole (`@class='a b'`).
-        let compared_whole = expr[..slot.start]
-            .trim_end_matches(['\'', '"'])
-            .trim_end()
-            .ends_with('=');
-        if attr == "class"
-            && self.kind != SelectorKind::Css
-            && compared_whole
-            && !text.trim().is_empty()
-        {
-            let whole_broken = !self.new_all.has(2, text.trim());
-            if whole_broken {
-                for r in self.near.class_values.iter().take(12) {
-                    if r != text && r.split_whitespace().count() > 1 && !r.contains(['\'', '"']) {
-                        out.push((
-                            splice(expr, slot.start, slot.end, r),
-                            1.0,
-                            format!("class value {text} -> {r}"),
-                        ));
-                    }
                 }
             }
         }
