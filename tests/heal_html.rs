@@ -253,3 +253,47 @@ fn remembered_renames_are_tried_first() {
         other => panic!("expected a heal, got {other:?}"),
     }
 }
+
+#[test]
+fn unusual_selectors_get_an_answer_not_a_crash() {
+    let (_, old, new) = fixture("css-decoy");
+    let cases = [
+        (SelectorKind::Xpath, "count(//tr)"),
+        (SelectorKind::Xpath, "string(//h1)"),
+        (SelectorKind::Xpath, "//td/@class"),
+        (SelectorKind::Xpath, "//*[@id]"),
+        (SelectorKind::Xpath, "//tr[position() > 1]/td[last()]"),
+        (SelectorKind::Xpath, "(//td)[2]"),
+        (SelectorKind::Xpath, "//td[contains(., \"v.\")] | //th"),
+        (SelectorKind::Css, "td:nth-child(2n+1)::text"),
+        (SelectorKind::Css, "th, li"),
+        (SelectorKind::Css, "::text"),
+        (SelectorKind::Css, ".café"),
+        (SelectorKind::Css, "a[href$='.pdf']::attr(href)"),
+        (
+            SelectorKind::Css,
+            "h1 + table tr:not(:first-child) > td.case-name",
+        ),
+    ];
+    for (kind, expr) in cases {
+        let selector = Selector {
+            kind,
+            expr: expr.into(),
+        };
+        match heal(&old, &new, &selector) {
+            HealOutcome::Healed(h) => {
+                assert!((0.0..=1.0).contains(&h.score), "{expr}: score {}", h.score);
+                let got = extract(&new, &h.selector).expect("a healed selector evaluates");
+                assert_eq!(
+                    got, h.values,
+                    "{expr}: reported values are what `{}` extracts",
+                    h.selector.expr
+                );
+            }
+            HealOutcome::Refused { reason, score } => {
+                assert!(!reason.is_empty() && (0.0..=1.0).contains(&score), "{expr}")
+            }
+            HealOutcome::Unchanged => {}
+        }
+    }
+}

@@ -496,7 +496,11 @@ impl<'a> Ctx<'a> {
             let Some(anchor) = hits[i].anchor else {
                 continue;
             };
-            let ok = if m > 1 { k * (om - 1) / (m - 1) } else { 0 };
+            let ok = if m > 1 && om > 0 {
+                k * (om - 1) / (m - 1)
+            } else {
+                0
+            };
             let Some(ofp) = self.old_fps.get(ok.min(om.saturating_sub(1))) else {
                 continue;
             };
