@@ -297,3 +297,28 @@ fn unusual_selectors_get_an_answer_not_a_crash() {
         }
     }
 }
+
+#[test]
+fn empty_or_broken_pages_are_refused_not_crashed() {
+    let selector = Selector {
+        kind: SelectorKind::Css,
+        expr: "td.case-name::text".into(),
+    };
+    let (_, old, _) = fixture("css-class-rename");
+    for (o, n) in [
+        ("", ""),
+        (old.as_str(), ""),
+        (old.as_str(), "<<<>>> not html at all \u{0}"),
+        ("<p>no table</p>", old.as_str()),
+    ] {
+        match heal(o, n, &selector) {
+            HealOutcome::Refused { reason, score } => {
+                assert!(!reason.is_empty() && score < 0.70, "{reason}")
+            }
+            other => panic!(
+                "expected a refusal for old={:.20?} new={:.20?}, got {other:?}",
+                o, n
+            ),
+        }
+    }
+}
