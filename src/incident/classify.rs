@@ -292,7 +292,7 @@ fn re(pattern: &str) -> Regex {
 
 static OOM: LazyLock<Regex> = LazyLock::new(|| {
     re(
-        r"(?i)\bOOMKilled\b|exit code:? 137\b|Out of memory: Killed process|memory limit (?:exceeded|reached)",
+        r"(?i)\bOOMKilled\b|exit code:?\s+137\b|Out of memory: Killed process|memory limit (?:exceeded|reached)",
     )
 });
 static IMAGE_PULL: LazyLock<Regex> = LazyLock::new(|| {
@@ -428,7 +428,7 @@ const CONNECTION_TYPES: &[&str] = &[
 pub fn classify(evidence: &Evidence) -> Diagnosis {
     let lines = log_lines(&evidence.log);
     let tracebacks = parse_lines(&lines);
-    let mut signals = line_signals(&lines);
+    let (mut signals, facts) = line_signals(&lines);
     let response_signal = response_signal(evidence);
 
     let error_tb = tracebacks.last();
@@ -437,6 +437,7 @@ pub fn classify(evidence: &Evidence) -> Diagnosis {
 
     let decisive = decide(
         &signals,
+        &facts,
         response_signal.as_ref(),
         exception_signal.as_ref(),
         error_tb,
@@ -463,7 +464,15 @@ pub fn classify(evidence: &Evidence) -> Diagnosis {
         .and_then(UpstreamHost::from_url)
         .or_else(|| decisive_reason.host.clone())
         .or_else(|| error_tb.and_then(|tb| spider_error_host(&lines, tb)))
-        .or_else(|| most_frequent_host(&lines));
+        // Other URLs in the log only point at the cause when the cause is
+        // upstream; a pip error's help link is not the scraped site.
+        .or_else(|| {
+            decisive_reason
+                .class
+                .is_upstream()
+                .then(|| most_frequent_host(&lines))
+                .flatten()
+        });
     let http_status = decisive_reason.http_status.or_else(|| {
         evidence
             .response
@@ -528,6 +537,7 @@ enum Decided {
 /// the run died of; then what the log says about requests and items.
 fn decide(
     signals: &[Signal],
+    facts: &LineFacts,
     response: Option<&Signal>,
     exception: Option<&Signal>,
     error_tb: Option<&Traceback>,
@@ -567,48 +577,57 @@ fn decide(
             ErrorClass::SelectorDrift | ErrorClass::SchemaDrift | ErrorClass::CodeBug
         );
         if parse_failure {
-            // The last request made by requests/httpx before the traceback: an
-            // error page handed to the parser explains the parse failure.
-            let causal = signals.iter().rposition(|s| {
-                s.client_level
-                    && matches!(s.reason.source, Source::Log { line } if line < tb.start_line)
+            // The last request made by requests/httpx before the traceback:
+            // an error page handed to the parser explains the parse failure.
+            let last_request = facts
+                .client_requests
+                .iter()
+                .rev()
+                .find(|&&line| line < tb.start_line);
+            let causal = last_request.and_then(|&line| {
+                signals
+                    .iter()
+                    .position(|s| s.client_level && s.reason.source == Source::Log { line })
             });
-            if let Some(i) = causal
-                && signals[i].reason.class != ErrorClass::Unknown
-            {
+            if let Some(i) = causal {
                 return Decided::Line(i);
             }
         }
         return Decided::Exception;
     }
-    // No exception: the run ended without crashing. Failed requests explain
-    // empty output; otherwise empty output is drift.
+    // No exception: the run ended without crashing. Pages that loaded but
+    // yielded no items are drift; if no page loaded, the failed requests
+    // (for good, else retried) explain the empty output.
     let failures: Vec<usize> = signals
         .iter()
         .enumerate()
         .filter(|(_, s)| s.weight >= Weight::Final && s.reason.rule != Rule::ZeroItems)
         .map(|(i, _)| i)
         .collect();
-    let zero_items = signals
-        .iter()
-        .position(|s| s.reason.rule == Rule::ZeroItems);
     let attempts: Vec<usize> = signals
         .iter()
         .enumerate()
         .filter(|(_, s)| s.weight == Weight::Attempt)
         .map(|(i, _)| i)
         .collect();
-    if let Some(i) = most_common_class(signals, &failures) {
-        return Decided::Line(i);
-    }
-    if let Some(z) = zero_items {
-        // Every request failing (retried, then dropped) also yields no items.
-        return match most_common_class(signals, &attempts) {
+    if let Some(z) = signals
+        .iter()
+        .position(|s| s.reason.rule == Rule::ZeroItems)
+    {
+        if facts.ok_pages > 0 {
+            return Decided::Line(z);
+        }
+        return match most_common_class(signals, &failures)
+            .or_else(|| most_common_class(signals, &attempts))
+        {
             Some(i) => Decided::Line(i),
             None => Decided::Line(z),
         };
     }
-    Decided::Nothing
+    match most_common_class(signals, &failures) {
+        Some(i) => Decided::Line(i),
+        None => Decided::Nothing,
+    }
 }
 
 /// The first signal of the class that occurs most often among `candidates`
@@ -715,8 +734,21 @@ fn text_failure(text: &str, url: &str, idx: usize, line: &str, weight: Weight) -
 }
 
 /// Signals from individual log lines (not from the traceback's exception).
-fn line_signals(lines: &[&str]) -> Vec<Signal> {
+/// What the log says beyond individual signals.
+#[derive(Clone, Debug, Default)]
+struct LineFacts {
+    /// Pages that loaded (2xx), robots.txt aside.
+    ok_pages: u64,
+    /// 1-based lines of requests made by requests/httpx, whatever their status.
+    client_requests: Vec<usize>,
+}
+
+fn line_signals(lines: &[&str]) -> (Vec<Signal>, LineFacts) {
+    let mut client_requests = Vec::new();
     let mut out = Vec::new();
+    let mut ok_pages: u64 = 0;
+    let mut crawled_lines = false;
+    let mut ok_in_stats: u64 = 0;
     let mut in_stats = false;
     let mut stats_line = 0;
     let mut items: Option<u64> = None;
@@ -742,6 +774,9 @@ fn line_signals(lines: &[&str]) -> Vec<Signal> {
             ));
         }
         if let Some(c) = SCRAPY_IGNORING.captures(line) {
+            if is_robots(&c[2]) {
+                continue;
+            }
             if let Some(s) = c[1]
                 .parse()
                 .ok()
@@ -754,6 +789,14 @@ fn line_signals(lines: &[&str]) -> Vec<Signal> {
         } else if let Some(c) = SCRAPY_RETRYING.captures(line) {
             out.push(text_failure(&c[2], &c[1], idx, line, Weight::Attempt));
         } else if let Some(c) = SCRAPY_CRAWLED.captures(line) {
+            crawled_lines = true;
+            let status: u16 = c[1].parse().unwrap_or(0);
+            if is_robots(&c[2]) {
+                continue;
+            }
+            if (200..300).contains(&status) {
+                ok_pages += 1;
+            }
             if let Some(s) = c[1]
                 .parse()
                 .ok()
@@ -766,6 +809,7 @@ fn line_signals(lines: &[&str]) -> Vec<Signal> {
                 out.push(text_failure(text.as_str(), &c[1], idx, line, Weight::Final));
             }
         } else if let Some(c) = HTTPX_REQUEST.captures(line) {
+            client_requests.push(idx + 1);
             if let Some(mut s) = c[2]
                 .parse()
                 .ok()
@@ -774,14 +818,16 @@ fn line_signals(lines: &[&str]) -> Vec<Signal> {
                 s.client_level = true;
                 out.push(s);
             }
-        } else if let Some(c) = URLLIB3_REQUEST.captures(line)
-            && let Some(mut s) = c[3]
+        } else if let Some(c) = URLLIB3_REQUEST.captures(line) {
+            client_requests.push(idx + 1);
+            if let Some(mut s) = c[3]
                 .parse()
                 .ok()
                 .and_then(|st| status_signal(st, Some(&c[1]), idx, line, Weight::Final))
-        {
-            s.client_level = true;
-            out.push(s);
+            {
+                s.client_level = true;
+                out.push(s);
+            }
         }
         if let Some(c) = SCRAPY_LOGSTATS.captures(line)
             && let (Ok(pages), Ok(scraped)) = (c[1].parse(), c[2].parse())
@@ -801,6 +847,12 @@ fn line_signals(lines: &[&str]) -> Vec<Signal> {
                         "item_scraped_count" => items = value.parse().ok(),
                         "response_received_count" => responses = value.parse().ok(),
                         key => {
+                            if let Some(n) = key
+                                .strip_prefix("downloader/response_status_count/2")
+                                .and_then(|_| value.parse::<u64>().ok())
+                            {
+                                ok_in_stats += n;
+                            }
                             if let Some(status) = key
                                 .strip_prefix("downloader/response_status_count/")
                                 .and_then(|s| s.parse().ok())
@@ -836,7 +888,24 @@ fn line_signals(lines: &[&str]) -> Vec<Signal> {
         Source::Log { line } => line,
         _ => 0,
     });
-    out
+    // Without DEBUG lines, the stats' 2xx counts are all there is (robots.txt
+    // included, which errs towards drift).
+    if !crawled_lines {
+        ok_pages = ok_in_stats;
+    }
+    (
+        out,
+        LineFacts {
+            ok_pages,
+            client_requests,
+        },
+    )
+}
+
+/// robots.txt is fetched by Scrapy itself; its status says nothing about the
+/// scraper's pages.
+fn is_robots(url: &str) -> bool {
+    url.ends_with("/robots.txt")
 }
 
 /// A non-success status on the captured failing response, or a body that says
@@ -922,7 +991,11 @@ fn exception_host(block: &ExceptionBlock) -> Option<UpstreamHost> {
 fn is_documentation_host(host: &UpstreamHost) -> bool {
     matches!(
         host.as_str(),
-        "errors.pydantic.dev" | "developer.mozilla.org" | "docs.python.org" | "docs.scrapy.org"
+        "errors.pydantic.dev"
+            | "developer.mozilla.org"
+            | "docs.python.org"
+            | "docs.scrapy.org"
+            | "pip.pypa.io"
     )
 }
 
