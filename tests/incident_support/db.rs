@@ -5,7 +5,8 @@
 use fixwright::store::Store;
 use ulid::Ulid;
 
-pub const PG_START: &str = "pg_ctlcluster --skip-systemctl-redirect $(ls /etc/postgresql) main start";
+pub const PG_START: &str =
+    "pg_ctlcluster --skip-systemctl-redirect $(ls /etc/postgresql) main start";
 pub const REDIS_START: &str =
     "redis-server --daemonize yes --bind 127.0.0.1 --port 6379 --save \"\" --appendonly no";
 pub const REDIS_URL: &str = "redis://127.0.0.1:6379";
