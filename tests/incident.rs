@@ -330,7 +330,7 @@ fn every_fixture_gets_its_class_rule_host_and_status() {
         let d = classify(&evidence(case, fixture(case.fixture)));
         let got = (
             d.class,
-            d.decisive().rule,
+            d.decisive.rule,
             d.upstream_host.as_ref().map(|h| h.as_str().to_owned()),
             d.http_status,
         );
@@ -343,7 +343,7 @@ fn every_fixture_gets_its_class_rule_host_and_status() {
         if got != want {
             failures.push(format!(
                 "{}: got {got:?}, want {want:?}\n  reasons: {:#?}",
-                case.fixture, d.reasons
+                case.fixture, d.supporting
             ));
         }
     }
@@ -368,10 +368,10 @@ fn the_decisive_reason_points_at_the_line_that_decided() {
     for case in CASES {
         let log = fixture(case.fixture);
         let d = classify(&evidence(case, log.clone()));
-        let decisive = d.decisive();
+        let decisive = &d.decisive;
         assert!(decisive.decisive, "{}", case.fixture);
         assert_eq!(
-            d.reasons.iter().filter(|r| r.decisive).count(),
+            d.reasons().filter(|r| r.decisive).count(),
             1,
             "{}: exactly one decisive reason",
             case.fixture
@@ -409,7 +409,7 @@ fn chained_exceptions_parse_into_one_traceback_and_the_last_is_the_error() {
     );
     assert_eq!(chain[0].exc_type, "TimeoutError");
     assert_eq!(chain[1].exc_type, "urllib3.exceptions.ReadTimeoutError");
-    let error = tbs[0].error();
+    let error = tbs[0].error().expect("an exception");
     assert_eq!(error.exc_type, "requests.exceptions.ReadTimeout");
     assert_eq!(error.short_type(), "ReadTimeout");
     let first = &error.frames[0];
@@ -429,7 +429,7 @@ fn chained_exceptions_parse_into_one_traceback_and_the_last_is_the_error() {
 #[test]
 fn multi_line_messages_stop_at_the_next_log_record() {
     let tbs = parse_tracebacks(&fixture("pydantic_validation.log"));
-    let error = tbs[0].error();
+    let error = tbs[0].error().expect("an exception");
     assert_eq!(
         error.exc_type,
         "pydantic_core._pydantic_core.ValidationError"
@@ -445,7 +445,10 @@ fn multi_line_messages_stop_at_the_next_log_record() {
         "{}\n2025-03-11 04:00:03 [scrapy.core.engine] INFO: Closing spider (finished)\n",
         fixture("httpx_429.log").trim_end()
     );
-    let error = parse_tracebacks(&log)[0].error().clone();
+    let error = parse_tracebacks(&log)[0]
+        .error()
+        .expect("an exception")
+        .clone();
     assert_eq!(error.message.lines().count(), 2, "{}", error.message);
 }
 
@@ -593,12 +596,12 @@ fn the_failing_response_status_overrides_a_parse_failure() {
     });
     let d = classify(&ev);
     assert_eq!(d.class, ErrorClass::Auth);
-    assert_eq!(d.decisive().rule, Rule::ExpiredToken);
-    assert_eq!(d.decisive().source, Source::Response);
+    assert_eq!(d.decisive.rule, Rule::ExpiredToken);
+    assert_eq!(d.decisive.source, Source::Response);
     assert_eq!(d.http_status, Some(401));
     // The selector failure is still shown as supporting evidence.
     assert!(
-        d.reasons
+        d.supporting
             .iter()
             .any(|r| !r.decisive && r.rule == Rule::NoneFromSelector)
     );
@@ -649,5 +652,27 @@ fn an_empty_log_is_unknown_not_a_guess() {
         "2025-03-11 04:00:00 INFO nothing to see\n",
     ));
     assert_eq!(d.class, ErrorClass::Unknown);
-    assert_eq!(d.decisive().rule, Rule::NoRuleMatched);
+    assert_eq!(d.decisive.rule, Rule::NoRuleMatched);
+}
+
+#[test]
+fn scraped_items_are_data_not_evidence() {
+    // An item whose text looks like a platform or auth failure must not
+    // change the class of a run that produced it.
+    let case = &CASES[0];
+    let log = fixture(case.fixture).replace(
+        "2025-03-11 04:00:03 [scrapy.core.scraper] ERROR: Spider error processing",
+        "2025-03-11 04:00:03 [scrapy.core.scraper] DEBUG: Scraped from <200 https://books.toscrape.com/catalogue/page-1.html>\n\
+         {'title': 'Session expired: a thriller (OOMKilled edition)',\n \
+         'price': '51.77'}\n\
+         2025-03-11 04:00:03 [scrapy.core.scraper] ERROR: Spider error processing",
+    );
+    let d = classify(&evidence(case, log));
+    assert_eq!(d.class, ErrorClass::SelectorDrift);
+    assert!(
+        d.reasons()
+            .all(|r| r.class != ErrorClass::Infra && r.class != ErrorClass::Auth),
+        "{:#?}",
+        d.supporting
+    );
 }

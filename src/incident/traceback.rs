@@ -71,9 +71,9 @@ pub struct Traceback {
 
 impl Traceback {
     /// The exception that ended the chain: the error the run died of.
-    pub fn error(&self) -> &ExceptionBlock {
-        // `chain` is never empty: a traceback is only kept once it has a block.
-        &self.chain[self.chain.len() - 1]
+    /// `None` only for a hand-built traceback with an empty chain.
+    pub fn error(&self) -> Option<&ExceptionBlock> {
+        self.chain.last()
     }
 }
 
@@ -86,7 +86,7 @@ static EXCEPTION_LINE: LazyLock<Regex> = LazyLock::new(|| {
         .unwrap_or_else(|e| unreachable!("static regex: {e}"))
 });
 /// A line that starts a new log record, which ends a multi-line message.
-static LOG_RECORD: LazyLock<Regex> = LazyLock::new(|| {
+pub(crate) static LOG_RECORD: LazyLock<Regex> = LazyLock::new(|| {
     Regex::new(
         r"^(?:\d{4}-\d{2}-\d{2}[ T]\d{2}:\d{2}:\d{2}|(?:DEBUG|INFO|WARNING|ERROR|CRITICAL)[:\s])",
     )
