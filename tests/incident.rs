@@ -676,3 +676,20 @@ fn scraped_items_are_data_not_evidence() {
         d.supporting
     );
 }
+
+#[test]
+fn exception_groups_parse_with_the_sub_exception_last() {
+    let tbs = parse_tracebacks(&fixture("taskgroup_502.log"));
+    assert_eq!(tbs.len(), 2, "{tbs:#?}");
+    let group = tbs[0].error().expect("group");
+    assert_eq!(group.exc_type, "ExceptionGroup");
+    assert_eq!(group.frames.len(), 6);
+    let sub = tbs[1].error().expect("sub-exception");
+    assert_eq!(sub.exc_type, "httpx.HTTPStatusError");
+    assert_eq!(sub.frames[0].function.as_deref(), Some("fetch_page"));
+    assert_eq!(
+        sub.frames[0].source.as_deref(),
+        Some("r.raise_for_status()")
+    );
+    assert_eq!(sub.message.lines().count(), 2);
+}
