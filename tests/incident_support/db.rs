@@ -31,7 +31,10 @@ impl TestDb {
         for admin in PG_ADMIN_URLS {
             match sqlx::PgConnection::connect(admin).await {
                 Ok(mut conn) => {
-                    let name = format!("fixwright_test_{}", Ulid::new().to_string().to_lowercase());
+                    let name = format!(
+                        "fixwright_incident_test_{}",
+                        Ulid::new().to_string().to_lowercase()
+                    );
                     sqlx::query(&format!("CREATE DATABASE {name}"))
                         .execute(&mut conn)
                         .await
@@ -71,18 +74,40 @@ impl TestDb {
     }
 
     /// Closes the pool and drops a PostgreSQL test database.
-    pub async fn drop_now(self) {
-        use sqlx::Connection;
+    pub async fn drop_now(mut self) {
         match &self.store {
             Store::Sqlite(p) => p.close().await,
             Store::Postgres(p) => p.close().await,
         }
-        if let Some((admin, name)) = &self.pg
-            && let Ok(mut conn) = sqlx::PgConnection::connect(admin).await
-        {
-            let _ = sqlx::query(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
-                .execute(&mut conn)
-                .await;
+        if let Some((admin, name)) = self.pg.take() {
+            drop_database(&admin, &name).await;
+        }
+    }
+}
+
+async fn drop_database(admin: &str, name: &str) {
+    use sqlx::Connection;
+    if let Ok(mut conn) = sqlx::PgConnection::connect(admin).await {
+        let _ = sqlx::query(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
+            .execute(&mut conn)
+            .await;
+    }
+}
+
+impl Drop for TestDb {
+    /// A test that panicked before `drop_now` still leaves no database
+    /// behind; its own runtime may be gone, so this uses a fresh one.
+    fn drop(&mut self) {
+        if let Some((admin, name)) = self.pg.take() {
+            let _ = std::thread::spawn(move || {
+                if let Ok(rt) = tokio::runtime::Builder::new_current_thread()
+                    .enable_all()
+                    .build()
+                {
+                    rt.block_on(drop_database(&admin, &name));
+                }
+            })
+            .join();
         }
     }
 }
