@@ -55,7 +55,7 @@ async fn rates_and_renames(db: TestDb) {
         memory.record_outcome(&r, now).await.expect("record");
     }
     // Merged, then reverted: one attempt, one failure, not a success and a failure.
-    let mut flip = record(
+    let flip = record(
         sd,
         host,
         "selector_heal",
@@ -68,11 +68,19 @@ async fn rates_and_renames(db: TestDb) {
         memory.strategy_rate(&heal, sd).await.expect("rate"),
         Rate::new(3, 0)
     );
-    flip.outcome = Outcome::Reverted;
-    memory
-        .record_outcome(&flip, now + TimeDelta::hours(2))
-        .await
-        .expect("record");
+    assert!(
+        memory
+            .update_outcome(flip.attempt, Outcome::Reverted, now + TimeDelta::hours(2))
+            .await
+            .expect("update")
+    );
+    assert!(
+        !memory
+            .update_outcome(Ulid::new(), Outcome::Verified, now)
+            .await
+            .expect("update"),
+        "an unknown attempt is reported, not invented"
+    );
     // Proposed attempts are not decided yet.
     let pending = record(
         sd,
