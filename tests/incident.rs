@@ -693,3 +693,19 @@ fn exception_groups_parse_with_the_sub_exception_last() {
     );
     assert_eq!(sub.message.lines().count(), 2);
 }
+
+#[test]
+fn without_a_file_list_own_frames_are_the_non_library_ones_and_checkouts_do_not_matter() {
+    let log = fixture("bs4_none_text.log");
+    let runner = classify(&Evidence::from_log(log.clone()));
+    let container = classify(&Evidence::from_log(
+        log.replace("/home/runner/work/scrapers/scrapers/", "/app/"),
+    ));
+    assert_eq!(runner.class, ErrorClass::SelectorDrift);
+    assert_eq!(runner.own_frames.len(), 3);
+    assert_eq!(runner.fingerprint, container.fingerprint);
+
+    let scrapy = classify(&Evidence::from_log(fixture("module_not_found.log")));
+    let own: Vec<_> = scrapy.own_frames.iter().map(|f| f.file.as_str()).collect();
+    assert_eq!(own, ["/app/bookshop/spiders/books.py"]);
+}

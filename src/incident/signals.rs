@@ -478,7 +478,9 @@ pub(crate) fn is_own_frame(frame: &Frame, scraper_files: &[String]) -> bool {
         return !(file.contains("/site-packages/")
             || file.contains("/dist-packages/")
             || file.starts_with('<')
-            || file.contains("/lib/python"));
+            || file.contains("/lib/python")
+            || file.starts_with("/usr/local/bin/")
+            || file.starts_with("/usr/bin/"));
     }
     scraper_files.iter().any(|own| {
         let own = own.replace('\\', "/");
