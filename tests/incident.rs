@@ -330,7 +330,7 @@ fn every_fixture_gets_its_class_rule_host_and_status() {
         let d = classify(&evidence(case, fixture(case.fixture)));
         let got = (
             d.class,
-            d.decisive.rule,
+            d.decisive().rule,
             d.upstream_host.as_ref().map(|h| h.as_str().to_owned()),
             d.http_status,
         );
@@ -343,7 +343,8 @@ fn every_fixture_gets_its_class_rule_host_and_status() {
         if got != want {
             failures.push(format!(
                 "{}: got {got:?}, want {want:?}\n  reasons: {:#?}",
-                case.fixture, d.supporting
+                case.fixture,
+                d.supporting()
             ));
         }
     }
@@ -368,10 +369,10 @@ fn the_decisive_reason_points_at_the_line_that_decided() {
     for case in CASES {
         let log = fixture(case.fixture);
         let d = classify(&evidence(case, log.clone()));
-        let decisive = &d.decisive;
+        let decisive = d.decisive();
         assert!(decisive.decisive, "{}", case.fixture);
         assert_eq!(
-            d.reasons().filter(|r| r.decisive).count(),
+            d.reasons.iter().filter(|r| r.decisive).count(),
             1,
             "{}: exactly one decisive reason",
             case.fixture
@@ -596,12 +597,12 @@ fn the_failing_response_status_overrides_a_parse_failure() {
     });
     let d = classify(&ev);
     assert_eq!(d.class, ErrorClass::Auth);
-    assert_eq!(d.decisive.rule, Rule::ExpiredToken);
-    assert_eq!(d.decisive.source, Source::Response);
+    assert_eq!(d.decisive().rule, Rule::ExpiredToken);
+    assert_eq!(d.decisive().source, Source::Response);
     assert_eq!(d.http_status, Some(401));
     // The selector failure is still shown as supporting evidence.
     assert!(
-        d.supporting
+        d.supporting()
             .iter()
             .any(|r| !r.decisive && r.rule == Rule::NoneFromSelector)
     );
@@ -652,7 +653,7 @@ fn an_empty_log_is_unknown_not_a_guess() {
         "2025-03-11 04:00:00 INFO nothing to see\n",
     ));
     assert_eq!(d.class, ErrorClass::Unknown);
-    assert_eq!(d.decisive.rule, Rule::NoRuleMatched);
+    assert_eq!(d.decisive().rule, Rule::NoRuleMatched);
 }
 
 #[test]
@@ -670,10 +671,11 @@ fn scraped_items_are_data_not_evidence() {
     let d = classify(&evidence(case, log));
     assert_eq!(d.class, ErrorClass::SelectorDrift);
     assert!(
-        d.reasons()
+        d.reasons
+            .iter()
             .all(|r| r.class != ErrorClass::Infra && r.class != ErrorClass::Auth),
         "{:#?}",
-        d.supporting
+        d.supporting()
     );
 }
 
