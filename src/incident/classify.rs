@@ -137,6 +137,8 @@ pub enum Rule {
     WrongValueFromSelector,
     /// `KeyError` raised by BeautifulSoup's `Tag.__getitem__`.
     MissingHtmlAttribute,
+    /// A browser timed out waiting for a selector to appear.
+    SelectorNeverAppeared,
     /// The run crawled pages but produced no items.
     ZeroItems,
     /// `KeyError` on decoded JSON.
@@ -185,6 +187,7 @@ impl Rule {
             Rule::EmptySelection => "empty_selection",
             Rule::WrongValueFromSelector => "wrong_value_from_selector",
             Rule::MissingHtmlAttribute => "missing_html_attribute",
+            Rule::SelectorNeverAppeared => "selector_never_appeared",
             Rule::ZeroItems => "zero_items",
             Rule::MissingJsonKey => "missing_json_key",
             Rule::JsonTypeMismatch => "json_type_mismatch",
