@@ -10,4 +10,6 @@
 pub mod cli;
 pub mod config;
 pub mod heal;
+pub mod incident;
+pub mod memory;
 pub mod store;
