@@ -2,4 +2,7 @@
 //! from independent evidence (never the agent's word alone), calibrated
 //! against recorded outcomes, and mapped to a band.
 
+pub mod band;
 pub mod calibration;
+
+pub use band::{Band, Replay};
