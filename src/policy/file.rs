@@ -312,15 +312,14 @@ impl RepoPolicy {
             ("scrapers.tests", &self.scrapers.tests),
             ("scrapers.fixtures", &self.scrapers.fixtures),
         ] {
-            if let Some(globs) = list {
-                if let Some(glob) = globs.iter().find(|g| !g.is_per_scraper()) {
-                    return Err(invalid(
-                        field,
-                        format!(
-                            "pattern `{glob}` does not mention {{name}}, so it would hand every scraper's fix the same files"
-                        ),
-                    ));
-                }
+            let shared = list.iter().flatten().find(|g| !g.is_per_scraper());
+            if let Some(glob) = shared {
+                return Err(invalid(
+                    field,
+                    format!(
+                        "pattern `{glob}` does not mention {{name}}, so it would hand every scraper's fix the same files"
+                    ),
+                ));
             }
         }
         if let Some(reviewer) = self.merge.reviewers.iter().find(|r| !is_reviewer(r)) {

@@ -24,7 +24,7 @@ fn render(policy: &RepoPolicy, out: &mut String) -> std::fmt::Result {
         Layout::Scrapy => "scrapy",
         Layout::Flat => "flat",
     };
-    writeln!(out, "scraper files (layout {layout}):")?;
+    writeln!(out, "scraper files, layout {layout}:")?;
     for (kind, globs) in policy.scraper_globs_by_kind() {
         let list: Vec<&str> = globs.iter().map(|g| g.as_str()).collect();
         let list = if list.is_empty() {
