@@ -61,6 +61,12 @@ pub enum CedarError {
     UserTemplate,
     #[error(".github/fixwright.cedar: {0}")]
     UserInvalid(String),
+    #[error("cannot read {file}: {source}")]
+    Read {
+        file: std::path::PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
     #[error("generated Cedar policy `{id}` is invalid: {message}")]
     Generated { id: String, message: String },
 }
@@ -356,6 +362,23 @@ impl CedarPolicy {
             order,
             limits: policy.clone(),
         })
+    }
+
+    /// Builds the set for `scraper` with the repository's own
+    /// `.github/fixwright.cedar` under `repo_root`, when there is one.
+    pub fn load(
+        repo_root: &std::path::Path,
+        policy: &RepoPolicy,
+        scraper: &ScraperName,
+    ) -> Result<Self, CedarError> {
+        let file = repo_root.join(super::file::CEDAR_FILE);
+        match std::fs::read_to_string(&file) {
+            Ok(text) => Self::build(policy, scraper, Some(&text)),
+            Err(err) if err.kind() == std::io::ErrorKind::NotFound => {
+                Self::build(policy, scraper, None)
+            }
+            Err(source) => Err(CedarError::Read { file, source }),
+        }
     }
 
     /// The whole policy set as Cedar text (for `docs/`, AgentCore Policy and

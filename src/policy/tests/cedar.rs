@@ -138,11 +138,11 @@ fn cedar_agrees_with_the_yaml_semantics() {
     let mut rng = SplitMix(2026);
     let mut allowed = [0usize; 2];
     let mut total = 0;
-    for _ in 0..100 {
+    for _ in 0..80 {
         let policy = random_policy(&mut rng);
         let scraper = *rng.pick(SCRAPERS);
         let cedar = CedarPolicy::build(&policy, &name(scraper), None).unwrap();
-        for _ in 0..30 {
+        for _ in 0..25 {
             let facts = random_facts(&mut rng, scraper);
             let want = evaluate(&policy, &facts);
             let got = cedar.decide(&facts);
@@ -270,12 +270,12 @@ forbid (principal == Fixwright::Agent::"scraper-fixer", action, resource);
 fn user_forbids_only_narrow() {
     let mut rng = SplitMix(99);
     let mut narrowed = 0;
-    for _ in 0..40 {
+    for _ in 0..30 {
         let policy = random_policy(&mut rng);
         let scraper = *rng.pick(SCRAPERS);
         let base = CedarPolicy::build(&policy, &name(scraper), None).unwrap();
         let user = CedarPolicy::build(&policy, &name(scraper), Some(USER_FORBIDS)).unwrap();
-        for _ in 0..30 {
+        for _ in 0..20 {
             let facts = random_facts(&mut rng, scraper);
             let (b, u) = (base.decide(&facts), user.decide(&facts));
             for (b, u) in [(&b.apply, &u.apply), (&b.merge, &u.merge)] {
@@ -359,4 +359,18 @@ fn generated_policy_set_text() {
     policy.limits.max_diff_lines = 120;
     let cedar = CedarPolicy::build(&policy, &name("quotes"), Some(USER_FORBIDS)).unwrap();
     insta::assert_snapshot!(cedar.to_cedar());
+}
+
+#[test]
+fn the_repository_cedar_file_is_loaded_when_present() {
+    let dir = tempfile::tempdir().unwrap();
+    let quotes = name("quotes");
+    let policy = RepoPolicy::load(dir.path()).unwrap();
+    let plain = CedarPolicy::load(dir.path(), &policy, &quotes).unwrap();
+    let f = facts("quotes", &["tests/files/quotes.html"]);
+    assert!(plain.decide(&f).apply.allowed);
+    std::fs::create_dir_all(dir.path().join(".github")).unwrap();
+    std::fs::write(dir.path().join(".github/fixwright.cedar"), USER_FORBIDS).unwrap();
+    let narrowed = CedarPolicy::load(dir.path(), &policy, &quotes).unwrap();
+    assert!(!narrowed.decide(&f).apply.allowed);
 }
