@@ -3,7 +3,7 @@
 use serde::{Deserialize, Serialize};
 use ulid::Ulid;
 
-use super::calibration::Outcome;
+use super::calibration::{CalibrationError, IsotonicCalibration, Outcome};
 use crate::store::{Store, StoreError};
 
 /// How a repair attempt ended, as far as calibration cares.
@@ -104,6 +104,30 @@ pub async fn load(store: &Store) -> Result<Vec<Outcome>, StoreError> {
         .into_iter()
         .map(|(score, success)| Outcome::new(score, success))
         .collect())
+}
+
+/// Below this many recorded outcomes an installation uses the shipped prior:
+/// fewer make the isotonic steps too coarse to trust.
+pub const MIN_OWN_OUTCOMES: usize = 50;
+
+/// The calibration in force: fitted on the installation's own outcomes once
+/// it has at least [`MIN_OWN_OUTCOMES`], else the shipped prior.
+pub async fn current_calibration(store: &Store) -> Result<IsotonicCalibration, CurrentError> {
+    let recorded = load(store).await?;
+    if recorded.len() < MIN_OWN_OUTCOMES {
+        return Ok(IsotonicCalibration::prior()?);
+    }
+    let source = format!("{} outcomes recorded by this installation", recorded.len());
+    Ok(IsotonicCalibration::fit(&recorded)?.with_source(Some(source)))
+}
+
+/// Why the calibration in force could not be had.
+#[derive(Debug, thiserror::Error)]
+pub enum CurrentError {
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error(transparent)]
+    Calibration(#[from] CalibrationError),
 }
 
 #[cfg(test)]

@@ -388,6 +388,20 @@ impl RepoPolicy {
             .collect()
     }
 
+    /// Whether `path` is one of `scraper`'s own files (module, tests, fixtures).
+    pub fn is_scraper_file(&self, scraper: &ScraperName, path: &str) -> bool {
+        self.scraper_patterns(scraper)
+            .iter()
+            .any(|p| p.matches(path))
+    }
+
+    /// Whether no fix may touch `path`.
+    pub fn is_protected(&self, scraper: &ScraperName, path: &str) -> bool {
+        self.protected_patterns(scraper)
+            .iter()
+            .any(|p| p.matches(path))
+    }
+
     /// Every protected pattern: the always-protected ones, then the file's.
     pub fn protected_globs(&self) -> Vec<Glob> {
         ALWAYS_PROTECTED

@@ -66,6 +66,33 @@ async fn exercise(store: &Store) {
 }
 
 #[tokio::test]
+async fn the_prior_is_used_until_enough_outcomes_are_recorded() {
+    let dir = tempfile::tempdir().unwrap();
+    let url = format!("sqlite://{}", dir.path().join("fixwright.db").display());
+    let store = Store::open(&url).await.unwrap();
+    let prior = IsotonicCalibration::prior().unwrap();
+    assert_eq!(current_calibration(&store).await.unwrap(), prior);
+    // An installation whose fixes above 0.8 always held and below never did.
+    for i in 0..MIN_OWN_OUTCOMES {
+        let score = i as f64 / MIN_OWN_OUTCOMES as f64;
+        let kind = if score >= 0.8 {
+            OutcomeKind::Verified
+        } else {
+            OutcomeKind::Reverted
+        };
+        record(&store, Ulid::new(), score, kind).await.unwrap();
+    }
+    let own = current_calibration(&store).await.unwrap();
+    assert_ne!(own, prior);
+    assert_eq!(own.apply(0.85), 1.0);
+    assert_eq!(own.apply(0.5), 0.0);
+    assert_eq!(
+        own.source(),
+        Some("50 outcomes recorded by this installation")
+    );
+}
+
+#[tokio::test]
 async fn outcomes_round_trip_through_sqlite() {
     let dir = tempfile::tempdir().unwrap();
     let url = format!("sqlite://{}", dir.path().join("fixwright.db").display());

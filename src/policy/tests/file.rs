@@ -172,6 +172,9 @@ fn always_protected_paths_stay_protected_whatever_the_file_says() {
     for pattern in ALWAYS_PROTECTED {
         Glob::new(*pattern).unwrap();
     }
+    assert!(policy.is_protected(&name, ".github/workflows/quotes.yml"));
+    assert!(policy.is_scraper_file(&name, ".github/workflows/quotes.yml"));
+    assert!(!policy.is_protected(&name, "tests/test_quotes.py"));
     let extra = parse("protected_paths: ['scrapers/legacy_*']\n").unwrap();
     assert_eq!(extra.protected_globs().len(), ALWAYS_PROTECTED.len() + 1);
 }
