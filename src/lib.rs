@@ -8,8 +8,10 @@
 //! one place that talks to GitHub.
 
 pub mod cli;
+pub mod confidence;
 pub mod config;
 pub mod heal;
 pub mod incident;
 pub mod memory;
+pub mod policy;
 pub mod store;

@@ -1,5 +1,8 @@
 //! The `fixwright` command line: one subcommand per job.
 
+pub mod calibrate;
+pub mod config;
+
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
@@ -16,9 +19,17 @@ pub struct Cli {
 }
 
 #[derive(Debug, Subcommand)]
-pub enum Command {}
+pub enum Command {
+    /// Repository policy (.github/fixwright.yml).
+    Config(config::ConfigArgs),
+    /// Fit confidence calibration from recorded outcomes.
+    Calibrate(calibrate::CalibrateArgs),
+}
 
 /// Parses the command line, runs the chosen job and maps its result to an exit code.
 pub async fn main() -> ExitCode {
-    match Cli::parse().command {}
+    match Cli::parse().command {
+        Command::Config(args) => config::run(args),
+        Command::Calibrate(args) => calibrate::run(args).await,
+    }
 }
