@@ -9,5 +9,6 @@
 
 pub mod cli;
 pub mod config;
+pub mod github;
 pub mod heal;
 pub mod store;
