@@ -94,14 +94,20 @@ impl GitHubClient {
         })
     }
 
-    /// One page of the App's webhook deliveries, newest first (App credentials).
+    /// One page of the App's webhook deliveries, newest first (App
+    /// credentials); `status` filters by `success` or `failure`.
     pub async fn list_hook_deliveries(
         &self,
         cursor: Option<&str>,
         per_page: u8,
+        status: Option<&str>,
     ) -> Result<DeliveryPage, OpsError> {
         let operation = "list the App's webhook deliveries";
         let mut route = format!("/app/hook/deliveries?per_page={}", per_page.clamp(1, 100));
+        if let Some(status) = status {
+            route.push_str("&status=");
+            route.push_str(&super::http_call::segment(status));
+        }
         if let Some(cursor) = cursor {
             route.push_str("&cursor=");
             route.push_str(&super::http_call::segment(cursor));
