@@ -33,6 +33,8 @@ pub enum AuthError {
     },
     #[error("GitHub API base URL {url:?} is not usable: {reason}")]
     BaseUrl { url: String, reason: String },
+    #[error("the GitHub client must be created inside a Tokio runtime")]
+    NoRuntime,
     #[error("cannot sign the App JWT: {0}")]
     Jwt(#[source] jsonwebtoken::errors::Error),
     #[error("cannot mint an access token for installation {installation}: {source}")]
@@ -127,6 +129,9 @@ impl AppSettings {
     }
 }
 
+/// How long a signed App JWT is reused (it is valid for 10 minutes).
+const JWT_REUSE: TimeDelta = TimeDelta::minutes(5);
+
 type Slot = Arc<tokio::sync::Mutex<Option<InstallationToken>>>;
 
 /// The App's identity: signs JWTs, mints and caches installation tokens, and
@@ -137,6 +142,7 @@ pub struct AppAuth {
     base: Octocrab,
     clock: Arc<dyn Clock>,
     tokens: Mutex<HashMap<InstallationId, Slot>>,
+    jwt: Mutex<Option<(SecretString, DateTime<Utc>)>>,
 }
 
 impl std::fmt::Debug for AppAuth {
@@ -149,7 +155,7 @@ impl std::fmt::Debug for AppAuth {
 
 impl AppAuth {
     /// Loads the private key from `key_path` and checks it can sign, so a bad
-    /// key fails at start-up with the path in the message.
+    /// key fails at start-up with the path in the message. Call inside a Tokio runtime.
     pub fn from_key_file(
         settings: AppSettings,
         key_path: &Path,
@@ -189,6 +195,7 @@ impl AppAuth {
             base,
             clock,
             tokens: Mutex::new(HashMap::new()),
+            jwt: Mutex::new(None),
         })
     }
 
@@ -202,12 +209,27 @@ impl AppAuth {
         &self.settings.retry
     }
 
-    /// A fresh App JWT (RS256, `iat` 60 s ago, `exp` 9 minutes ahead).
+    /// An App JWT (RS256, `iat` 60 s before signing, `exp` 9 minutes after)
+    /// with at least 4 minutes of validity left. Signed JWTs are reused for
+    /// up to 5 minutes: RSA signing is the costly part of an App call.
     pub fn jwt(&self) -> Result<SecretString, AuthError> {
-        let claims = AppClaims::at(self.settings.app_id, self.clock.now());
-        jsonwebtoken::encode(&Header::new(Algorithm::RS256), &claims, &self.key)
+        let now = self.clock.now();
+        let mut cached = self
+            .jwt
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        if let Some((token, signed_at)) = cached.as_ref()
+            && *signed_at <= now
+            && now - *signed_at < JWT_REUSE
+        {
+            return Ok(token.clone());
+        }
+        let claims = AppClaims::at(self.settings.app_id, now);
+        let token = jsonwebtoken::encode(&Header::new(Algorithm::RS256), &claims, &self.key)
             .map(SecretString::from)
-            .map_err(AuthError::Jwt)
+            .map_err(AuthError::Jwt)?;
+        *cached = Some((token.clone(), now));
+        Ok(token)
     }
 
     /// A client acting as the App itself (JWT): hook deliveries, installations.
@@ -283,7 +305,10 @@ impl InstallationTokens for AppAuth {
     }
 }
 
-fn base_octocrab(api_base: &Url) -> Result<Octocrab, AuthError> {
+/// An unauthenticated octocrab for `api_base`. Octocrab spawns its buffer
+/// task on the current runtime, so this refuses to run outside one.
+pub(crate) fn base_octocrab(api_base: &Url) -> Result<Octocrab, AuthError> {
+    tokio::runtime::Handle::try_current().map_err(|_| AuthError::NoRuntime)?;
     let bad = |reason: String| AuthError::BaseUrl {
         url: api_base.to_string(),
         reason,

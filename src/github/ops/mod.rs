@@ -133,15 +133,7 @@ impl GitHubClient {
 
     /// A client without credentials, for the few endpoints that need none.
     pub fn anonymous(api_base: &url::Url, policy: RetryPolicy) -> Result<Self, AuthError> {
-        let bad = |reason: String| AuthError::BaseUrl {
-            url: api_base.to_string(),
-            reason,
-        };
-        let base = Octocrab::builder()
-            .base_uri(api_base.as_str())
-            .map_err(|e| bad(e.to_string()))?
-            .build()
-            .map_err(|e| bad(e.to_string()))?;
+        let base = super::auth::base_octocrab(api_base)?;
         Ok(Self {
             base,
             auth: None,

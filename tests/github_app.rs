@@ -1,0 +1,233 @@
+//! App-level flows against the fake GitHub: missed-delivery recovery and the
+//! manifest flow of `fixwright setup`.
+
+use std::collections::HashSet;
+use std::os::unix::fs::PermissionsExt;
+use std::path::Path;
+use std::sync::Arc;
+
+use fixwright::cli::setup::{APP_MANIFEST, ManifestFlow, parse_manifest, run_manifest_flow};
+use fixwright::github::auth::{AppSettings, SystemClock};
+use fixwright::github::deliveries::{
+    DeliveryLedger, DeliveryRecovery, LedgerError, RecoverySettings,
+};
+use fixwright::github::retry::RecordingSleeper;
+use fixwright::github::{
+    AppAuth, AppId, DeliveryGuid, HookDeliveryId, InstallationId, RetryPolicy,
+};
+use fixwright_testkit::github::DeliverySeed;
+use fixwright_testkit::{Failure, FakeGitHub};
+
+/// The inbox's answer, as a fixed set.
+struct Ledger(HashSet<DeliveryGuid>);
+
+impl DeliveryLedger for Ledger {
+    fn known(
+        &self,
+        guids: &[DeliveryGuid],
+    ) -> impl Future<Output = Result<HashSet<DeliveryGuid>, LedgerError>> + Send {
+        let known = guids
+            .iter()
+            .filter(|g| self.0.contains(*g))
+            .cloned()
+            .collect();
+        std::future::ready(Ok(known))
+    }
+}
+
+fn delivery(guid: &str, status_code: u16) -> DeliverySeed {
+    DeliverySeed {
+        guid: guid.into(),
+        event: "issue_comment".into(),
+        action: Some("created".into()),
+        status_code,
+        installation_id: None,
+        repository_id: None,
+        payload: serde_json::json!({"action": "created"}),
+    }
+}
+
+async fn app_auth(fake: &FakeGitHub, key_pem: &[u8]) -> Arc<AppAuth> {
+    let api = url::Url::parse(&fake.base_url()).unwrap();
+    let settings = AppSettings {
+        retry: RetryPolicy::recorded(Arc::new(RecordingSleeper::default())),
+        ..AppSettings::new(AppId(fake.app_id()), api)
+    };
+    Arc::new(
+        AppAuth::from_pem(
+            settings,
+            key_pem,
+            Path::new("fake key"),
+            Arc::new(SystemClock),
+        )
+        .unwrap(),
+    )
+}
+
+#[tokio::test]
+async fn missed_deliveries_are_found_across_pages_and_redelivered_once() {
+    let fake = FakeGitHub::start()
+        .await
+        .expect("fake GitHub starts (run `bash scripts/test-setup` first)");
+    let auth = app_auth(&fake, fake.app_private_key_pem().as_bytes()).await;
+    // Oldest first, as GitHub's log grows: one past the retention window.
+    let expired = fake.add_hook_delivery(delivery("expired", 0));
+    fake.world(|w| {
+        for d in w.deliveries.iter_mut().filter(|d| d.id == expired) {
+            d.delivered_at = chrono::Utc::now() - chrono::TimeDelta::days(4);
+        }
+    });
+    let mut missing = Vec::new();
+    for i in 0..105 {
+        missing.push(HookDeliveryId(
+            fake.add_hook_delivery(delivery(&format!("missing-{i}"), 502)),
+        ));
+    }
+    fake.add_hook_delivery(delivery("stored", 502));
+    fake.add_hook_delivery(delivery("accepted", 202));
+    fake.fail("apps/list-webhook-deliveries", Failure::ServerError(502), 1);
+
+    let ledger = Arc::new(Ledger(HashSet::from([DeliveryGuid::from("stored")])));
+    let settings = RecoverySettings {
+        settle: chrono::TimeDelta::zero(),
+        ..RecoverySettings::default()
+    };
+    let recovery =
+        DeliveryRecovery::new(auth.app_client(), ledger, Arc::new(SystemClock), settings);
+    let report = recovery.run_once().await.unwrap();
+    assert_eq!(
+        report.scanned, 107,
+        "everything inside the window, over two pages"
+    );
+    let mut redelivered = report.redelivered.clone();
+    redelivered.sort();
+    assert_eq!(redelivered, missing);
+    assert!(report.refused.is_empty() && report.given_up.is_empty());
+    let mut asked: Vec<u64> = fake.redelivery_attempts();
+    asked.sort();
+    assert_eq!(asked, missing.iter().map(|d| d.0).collect::<Vec<_>>());
+    assert_eq!(
+        fake.request_count("apps/list-webhook-deliveries"),
+        3,
+        "one 502, then two pages"
+    );
+
+    // GitHub now lists the successful redeliveries: the next pass asks for nothing.
+    let again = recovery.run_once().await.unwrap();
+    assert!(again.redelivered.is_empty(), "{again:?}");
+    assert_eq!(fake.redelivery_attempts().len(), 105);
+    fake.assert_clean();
+}
+
+#[tokio::test]
+async fn setup_converts_the_manifest_code_and_writes_private_credentials() {
+    let fake = FakeGitHub::start()
+        .await
+        .expect("fake GitHub starts (run `bash scripts/test-setup` first)");
+    let dir = tempfile::tempdir().unwrap();
+    let config_path = dir.path().join("fixwright.toml");
+    std::fs::write(&config_path, "database_url = \"sqlite://keep-me.db\"\n").unwrap();
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let flow = ManifestFlow {
+        github_url: url::Url::parse("https://github.example.org").unwrap(),
+        api_url: url::Url::parse(&fake.base_url()).unwrap(),
+        webhook_url: url::Url::parse("https://fixwright.example.org/webhooks/github").unwrap(),
+        org: Some("acme".into()),
+        config_path: config_path.clone(),
+        manifest: parse_manifest(APP_MANIFEST, "app-manifest.json").unwrap(),
+        retry: RetryPolicy::recorded(Arc::new(RecordingSleeper::default())),
+    };
+    let running = tokio::spawn(run_manifest_flow(flow, listener));
+
+    let http = reqwest::Client::new();
+    let page = http
+        .get(format!("http://{addr}/"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let action_start = page
+        .find("https://github.example.org/organizations/acme/settings/apps/new?state=")
+        .unwrap();
+    let state: String = page[action_start..]
+        .split("state=")
+        .nth(1)
+        .unwrap()
+        .chars()
+        .take_while(|c| c.is_ascii_alphanumeric())
+        .collect();
+    assert!(page.contains("name=\"manifest\""));
+    assert!(
+        page.contains(&format!("http://{addr}/callback")),
+        "the redirect comes back here"
+    );
+
+    // A redirect that does not carry this run's state is refused and changes nothing.
+    let code = fake.issue_manifest_code();
+    let refused = http
+        .get(format!("http://{addr}/callback?code={code}&state=forged"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(refused.status(), 400);
+    assert_eq!(
+        std::fs::read_to_string(&config_path).unwrap(),
+        "database_url = \"sqlite://keep-me.db\"\n"
+    );
+
+    let done = http
+        .get(format!("http://{addr}/callback?code={code}&state={state}"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(done.status(), 200);
+    let outcome = running.await.unwrap().unwrap();
+    assert_eq!(outcome.app_id, AppId(fake.app_id()));
+
+    for path in [&outcome.config_path, &outcome.private_key_path] {
+        let mode = std::fs::metadata(path).unwrap().permissions().mode() & 0o777;
+        assert_eq!(mode, 0o600, "{}", path.display());
+    }
+    let config: toml::Table = std::fs::read_to_string(&config_path)
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert_eq!(config["app_id"].as_integer(), Some(fake.app_id() as i64));
+    assert_eq!(config["database_url"].as_str(), Some("sqlite://keep-me.db"));
+    assert_eq!(config["app_slug"].as_str(), Some(fake.app_slug().as_str()));
+    let secrets: Vec<&str> = config["webhook_secrets"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|v| v.as_str())
+        .collect();
+    assert_eq!(secrets, [fake.webhook_secret()]);
+    assert_eq!(
+        config["private_key_path"].as_str(),
+        Some(outcome.private_key_path.to_str().unwrap())
+    );
+    assert!(
+        !std::fs::read_to_string(&config_path)
+            .unwrap()
+            .contains("PRIVATE KEY"),
+        "the key lives in its own file"
+    );
+
+    // The written key is the App's: it authenticates against GitHub.
+    let api = url::Url::parse(&fake.base_url()).unwrap();
+    let auth = Arc::new(
+        AppAuth::from_key_file(
+            AppSettings::new(outcome.app_id, api),
+            &outcome.private_key_path,
+            Arc::new(SystemClock),
+        )
+        .unwrap(),
+    );
+    let installation = InstallationId(fake.add_installation("acme"));
+    auth.installation_token(installation).await.unwrap();
+    assert_eq!(fake.token_requests(installation.0), 1);
+    fake.assert_clean();
+}
