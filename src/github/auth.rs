@@ -204,6 +204,11 @@ impl AppAuth {
         self.settings.app_id
     }
 
+    /// The API root (`https://api.github.com`, or GHES's `/api/v3`).
+    pub fn api_base(&self) -> &Url {
+        &self.settings.api_base
+    }
+
     /// The retry policy every client from this App uses.
     pub fn retry_policy(&self) -> &RetryPolicy {
         &self.settings.retry

@@ -113,9 +113,9 @@ impl GitHubClient {
         .await
     }
 
-    /// GitHub answers log requests with a redirect to short-lived storage.
-    /// The redirect target is fetched without our credentials unless it is
-    /// on the API host itself.
+    /// GitHub answers log requests with a redirect to short-lived, pre-signed
+    /// storage. A target on the API host is fetched like any call; any other
+    /// host gets no credentials and is not put under the API base path.
     async fn follow_download(
         &self,
         operation: &'static str,
@@ -125,20 +125,31 @@ impl GitHubClient {
         if !reply.status.is_redirection() {
             return Ok(reply.body);
         }
+        let unexpected = |detail: String| OpsError::Unexpected { operation, detail };
         let location = reply
             .headers
             .get(http::header::LOCATION)
             .and_then(|v| v.to_str().ok())
-            .ok_or_else(|| OpsError::Unexpected {
-                operation,
-                detail: "redirect without a Location header".into(),
-            })?;
-        let reply = self.send(Call::get(operation, location.to_owned())).await?;
+            .ok_or_else(|| unexpected("redirect without a Location header".into()))?;
+        let target = url::Url::parse(location)
+            .or_else(|_| self.api_base().join(location))
+            .map_err(|e| unexpected(format!("redirect to {location:?}: {e}")))?;
+        let path_and_query = match target.query() {
+            Some(query) => format!("{}?{query}", target.path()),
+            None => target.path().to_owned(),
+        };
+        let same_host = target.origin() == self.api_base().origin();
+        let reply = if same_host {
+            self.send(Call::get(operation, path_and_query)).await?
+        } else {
+            let origin = url::Url::parse(&target.origin().ascii_serialization())
+                .map_err(|e| unexpected(format!("redirect to {location:?}: {e}")))?;
+            GitHubClient::anonymous(&origin, self.policy().clone())?
+                .send(Call::get(operation, path_and_query))
+                .await?
+        };
         if reply.status.is_redirection() {
-            return Err(OpsError::Unexpected {
-                operation,
-                detail: "more than one redirect".into(),
-            });
+            return Err(unexpected("more than one redirect".into()));
         }
         Ok(reply.body)
     }

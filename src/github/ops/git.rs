@@ -8,6 +8,7 @@ use serde_json::json;
 
 use super::http_call::{Call, path};
 use super::{GitHubClient, OpsError, repo_path};
+use crate::github::retry::Replay;
 use crate::github::{BranchName, CommitSha, RepoName};
 
 #[derive(Deserialize)]
@@ -122,10 +123,16 @@ impl GitHubClient {
         struct Repo {
             default_branch: BranchName,
         }
-        let repo: Repo = self
-            .fetch(Call::get("read a repository", repo_path(repo)))
+        // Octocrab's typed `get` with our own small model: its full
+        // `Repository` model must parse dozens of URL fields to read one.
+        let route = repo_path(repo);
+        let found: Repo = self
+            .typed("read a repository", Replay::Safe, |octo| {
+                let route = route.clone();
+                async move { octo.get(route, None::<&()>).await }
+            })
             .await?;
-        Ok(repo.default_branch)
+        Ok(found.default_branch)
     }
 
     /// Creates `branch` at `sha`. Succeeds if the branch already points at

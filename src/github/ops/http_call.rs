@@ -232,6 +232,64 @@ impl GitHubClient {
     }
 }
 
+impl GitHubClient {
+    /// Runs a typed octocrab call (e.g. `octo.repos(owner, name).get()`) with
+    /// this principal's credentials under the same retry policy as every
+    /// other call. `call` runs once per attempt.
+    pub async fn typed<T, F, Fut>(
+        &self,
+        operation: &'static str,
+        replay: Replay,
+        call: F,
+    ) -> Result<T, OpsError>
+    where
+        F: Fn(Octocrab) -> Fut,
+        Fut: Future<Output = Result<T, octocrab::Error>>,
+    {
+        self.policy
+            .run(replay, || async {
+                let octo = self.authed(operation).await?;
+                call(octo)
+                    .await
+                    .map_err(|e| self.from_octocrab(operation, e))
+            })
+            .await
+    }
+
+    fn from_octocrab(&self, operation: &'static str, error: octocrab::Error) -> OpsError {
+        match error {
+            octocrab::Error::GitHub { source, .. } => {
+                if source.status_code == StatusCode::UNAUTHORIZED
+                    && let (Principal::Installation(id), Some(auth)) = (&self.principal, &self.auth)
+                {
+                    auth.forget(*id);
+                }
+                OpsError::Api {
+                    operation,
+                    status: source.status_code,
+                    message: source.message,
+                    headers: Box::new(source.headers.unwrap_or_default()),
+                }
+            }
+            octocrab::Error::Json { source, .. } => OpsError::Decode {
+                operation,
+                source: source.into_inner(),
+            },
+            octocrab::Error::Serde { source, .. } => OpsError::Decode { operation, source },
+            e @ (octocrab::Error::Hyper { .. } | octocrab::Error::Service { .. }) => {
+                OpsError::Transport {
+                    operation,
+                    source: Box::new(e),
+                }
+            }
+            other => OpsError::Request {
+                operation,
+                detail: other.to_string(),
+            },
+        }
+    }
+}
+
 /// The `rel="next"` URL of a `Link` header, if there is a next page.
 pub fn next_link(headers: &HeaderMap) -> Option<String> {
     let link = headers.get(http::header::LINK)?.to_str().ok()?;

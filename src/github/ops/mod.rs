@@ -42,6 +42,7 @@ pub(crate) enum Principal {
 /// without first checking whether it already took effect.
 #[derive(Clone)]
 pub struct GitHubClient {
+    api_base: url::Url,
     base: Octocrab,
     auth: Option<Arc<AppAuth>>,
     principal: Principal,
@@ -124,6 +125,7 @@ impl Classify for OpsError {
 impl GitHubClient {
     pub(crate) fn new(auth: Arc<AppAuth>, principal: Principal) -> Self {
         Self {
+            api_base: auth.api_base().clone(),
             base: auth.base().clone(),
             policy: auth.retry_policy().clone(),
             auth: Some(auth),
@@ -135,6 +137,7 @@ impl GitHubClient {
     pub fn anonymous(api_base: &url::Url, policy: RetryPolicy) -> Result<Self, AuthError> {
         let base = super::auth::base_octocrab(api_base)?;
         Ok(Self {
+            api_base: api_base.clone(),
             base,
             auth: None,
             principal: Principal::Anonymous,
@@ -148,6 +151,11 @@ impl GitHubClient {
             Principal::Installation(id) => Some(id),
             _ => None,
         }
+    }
+
+    /// The API root this client talks to.
+    pub fn api_base(&self) -> &url::Url {
+        &self.api_base
     }
 
     /// The retry policy this client applies.
