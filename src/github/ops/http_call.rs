@@ -251,12 +251,12 @@ impl GitHubClient {
                 let octo = self.authed(operation).await?;
                 call(octo)
                     .await
-                    .map_err(|e| self.from_octocrab(operation, e))
+                    .map_err(|e| self.classify_octocrab_error(operation, e))
             })
             .await
     }
 
-    fn from_octocrab(&self, operation: &'static str, error: octocrab::Error) -> OpsError {
+    fn classify_octocrab_error(&self, operation: &'static str, error: octocrab::Error) -> OpsError {
         match error {
             octocrab::Error::GitHub { source, .. } => {
                 if source.status_code == StatusCode::UNAUTHORIZED
