@@ -120,6 +120,45 @@ async fn missed_deliveries_are_found_across_pages_and_redelivered_once() {
 }
 
 #[tokio::test]
+async fn recovery_runs_on_start_and_stops_on_shutdown() {
+    let fake = FakeGitHub::start()
+        .await
+        .expect("fake GitHub starts (run `bash scripts/test-setup` first)");
+    let auth = app_auth(&fake, fake.app_private_key_pem().as_bytes()).await;
+    let lost = fake.add_hook_delivery(delivery("lost-while-down", 0));
+    let settings = RecoverySettings {
+        settle: chrono::TimeDelta::zero(),
+        interval: std::time::Duration::from_secs(3600),
+        ..RecoverySettings::default()
+    };
+    let recovery = DeliveryRecovery::new(
+        auth.app_client(),
+        Arc::new(Ledger(HashSet::new())),
+        Arc::new(SystemClock),
+        settings,
+    );
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let running = tokio::spawn(recovery.run(async {
+        let _ = stopped.await;
+    }));
+    let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(20);
+    while fake.redelivery_attempts().is_empty() {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "no recovery pass on start"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    stop.send(()).unwrap();
+    tokio::time::timeout(std::time::Duration::from_secs(10), running)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(fake.redelivery_attempts(), [lost]);
+    fake.assert_clean();
+}
+
+#[tokio::test]
 async fn setup_converts_the_manifest_code_and_writes_private_credentials() {
     let fake = FakeGitHub::start()
         .await

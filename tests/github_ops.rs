@@ -118,6 +118,20 @@ async fn installation_tokens_are_cached_refreshed_before_expiry_and_forgotten() 
 }
 
 #[tokio::test]
+async fn concurrent_calls_share_one_token_mint() {
+    let w = world().await;
+    let calls = (0..8).map(|_| {
+        let (client, repo) = (w.client.clone(), w.repo.clone());
+        tokio::spawn(async move { client.default_branch(&repo).await })
+    });
+    for call in calls.collect::<Vec<_>>() {
+        assert_eq!(call.await.unwrap().unwrap(), branch("main"));
+    }
+    assert_eq!(w.fake.token_requests(w.installation.0), 1);
+    w.fake.assert_clean();
+}
+
+#[tokio::test]
 async fn app_jwt_claims_verify_with_the_public_key() {
     let fixtures = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures");
     let settings = AppSettings::new(
