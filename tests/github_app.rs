@@ -270,3 +270,44 @@ async fn setup_converts_the_manifest_code_and_writes_private_credentials() {
     assert_eq!(fake.token_requests(installation.0), 1);
     fake.assert_clean();
 }
+
+/// GitHub Enterprise Server serves the API under `/api/v3`: every route keeps that prefix.
+#[tokio::test]
+async fn an_enterprise_base_path_prefixes_every_route() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let server = tokio::spawn(async move {
+        let (mut socket, _) = listener.accept().await.unwrap();
+        let mut head = Vec::new();
+        let mut buf = [0u8; 1024];
+        while !head.windows(4).any(|w| w == b"\r\n\r\n") {
+            let n = socket.read(&mut buf).await.unwrap();
+            assert!(n > 0, "connection closed before the request head ended");
+            head.extend_from_slice(&buf[..n]);
+        }
+        let body = br#"{"default_branch":"trunk"}"#;
+        let reply = format!(
+            "HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: {}\r\nconnection: close\r\n\r\n",
+            body.len()
+        );
+        socket.write_all(reply.as_bytes()).await.unwrap();
+        socket.write_all(body).await.unwrap();
+        String::from_utf8_lossy(&head)
+            .lines()
+            .next()
+            .unwrap_or_default()
+            .to_owned()
+    });
+    let base = url::Url::parse(&format!("http://{addr}/api/v3")).unwrap();
+    let client = fixwright::github::GitHubClient::anonymous(&base, RetryPolicy::default()).unwrap();
+    let repo = "acme/scrapers".parse().unwrap();
+    assert_eq!(
+        client.default_branch(&repo).await.unwrap().as_str(),
+        "trunk"
+    );
+    assert_eq!(
+        server.await.unwrap(),
+        "GET /api/v3/repos/acme/scrapers HTTP/1.1"
+    );
+}

@@ -287,17 +287,6 @@ impl AppAuth {
             Ok(fresh)
         })
     }
-
-    /// Whether a token for `installation` is cached (fresh or not).
-    pub fn has_cached_token(&self, installation: InstallationId) -> bool {
-        let tokens = self
-            .tokens
-            .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner());
-        tokens
-            .get(&installation)
-            .is_some_and(|slot| slot.try_lock().map(|t| t.is_some()).unwrap_or(true))
-    }
 }
 
 impl InstallationTokens for AppAuth {
