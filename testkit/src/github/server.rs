@@ -39,6 +39,19 @@ pub async fn handle(
     axum::extract::State(shared): axum::extract::State<Arc<Shared>>,
     request: Request<Body>,
 ) -> Response<Body> {
+    let mut request = request;
+    // GitHub Enterprise Server serves the same API under /api/v3.
+    if let Some(rest) = request.uri().path().strip_prefix("/api/v3") {
+        let query = request
+            .uri()
+            .query()
+            .map(|q| format!("?{q}"))
+            .unwrap_or_default();
+        let rewritten = format!("{}{query}", if rest.is_empty() { "/" } else { rest });
+        if let Ok(uri) = rewritten.parse() {
+            *request.uri_mut() = uri;
+        }
+    }
     let path = request.uri().path().to_string();
     if path.starts_with("/git/") {
         return smart_http::serve(shared, request).await;
@@ -210,6 +223,7 @@ async fn api(shared: Arc<Shared>, request: Request<Body>) -> Response<Body> {
         let mut ctx = Ctx {
             world: &mut world,
             base: &shared.base_url,
+            path: &path,
             op: &matched,
             query: &query,
             body: body.as_ref(),

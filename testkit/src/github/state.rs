@@ -128,7 +128,17 @@ pub struct WorkflowRun {
     pub conclusion: Option<String>,
     pub run_attempt: u64,
     pub logs: Vec<(String, String)>,
+    /// Jobs derived from the log files: one per top-level directory (or per file).
+    pub jobs: Vec<Job>,
     pub created_at: DateTime<Utc>,
+}
+
+/// A job of a workflow run, with its plain-text log.
+#[derive(Debug, Clone)]
+pub struct Job {
+    pub id: u64,
+    pub name: String,
+    pub log: String,
 }
 
 /// A `workflow_dispatch` received through the API.
