@@ -1126,3 +1126,81 @@ async fn listings_paginate_jobs_files_issues_and_the_enterprise_prefix() {
     assert_eq!(failed[0]["guid"], "g1");
     s.fake.assert_clean();
 }
+
+#[tokio::test]
+async fn the_manifest_form_redirects_with_a_code_that_converts_once_and_raw_contents() {
+    let s = setup().await;
+    let manifest = json!({
+        "name": "Fixwright",
+        "url": "https://fixwright.invalid",
+        "hook_attributes": { "url": "https://fixwright.invalid/webhooks/github" },
+        "redirect_url": "http://127.0.0.1:9/callback",
+        "default_permissions": { "contents": "write", "checks": "write" },
+        "default_events": ["issue_comment"]
+    });
+    let no_redirects = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .expect("client");
+    let response = no_redirects
+        .post(s.url("/settings/apps/new?state=abc%20def"))
+        .form(&[("manifest", manifest.to_string())])
+        .send()
+        .await
+        .expect("sent");
+    assert_eq!(response.status(), 302);
+    let location = response
+        .headers()
+        .get("location")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default()
+        .to_string();
+    assert!(
+        location.starts_with("http://127.0.0.1:9/callback?code="),
+        "{location}"
+    );
+    assert!(location.ends_with("&state=abc%20def"), "{location}");
+    let code = location
+        .split("code=")
+        .nth(1)
+        .and_then(|rest| rest.split('&').next())
+        .expect("code")
+        .to_string();
+    assert_eq!(s.fake.manifests(), vec![manifest.clone()]);
+    let converted = s
+        .http
+        .post(s.url(&format!("/app-manifests/{code}/conversions")))
+        .send()
+        .await
+        .expect("sent");
+    assert_eq!(converted.status(), 201);
+
+    let mut bad = manifest;
+    bad["default_permissions"]["workflows"] = json!("everything");
+    let refused = no_redirects
+        .post(s.url("/settings/apps/new"))
+        .form(&[("manifest", bad.to_string())])
+        .send()
+        .await
+        .expect("sent");
+    assert_eq!(refused.status(), 422);
+    assert!(
+        refused
+            .text()
+            .await
+            .unwrap_or_default()
+            .contains("default_permissions.workflows")
+    );
+
+    let raw = s
+        .http
+        .get(s.url("/repos/acme/scrapers/contents/scrapers/shop.py"))
+        .bearer_auth(&s.token)
+        .header("accept", "application/vnd.github.raw+json")
+        .send()
+        .await
+        .expect("sent");
+    assert_eq!(raw.status(), 200);
+    assert_eq!(raw.text().await.expect("text"), "PRICE = 'price'\n");
+    s.fake.assert_clean();
+}

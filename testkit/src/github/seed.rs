@@ -109,7 +109,9 @@ impl FakeGitHub {
         })
     }
 
-    /// `http://127.0.0.1:PORT`: the REST API root (what api.github.com is in production).
+    /// `http://127.0.0.1:PORT`: the REST API root (what api.github.com is in
+    /// production), also the web root for the manifest form (`/settings/apps/new`)
+    /// and the Enterprise layout (`/api/v3`).
     pub fn base_url(&self) -> String {
         self.shared.base_url.clone()
     }
@@ -455,6 +457,11 @@ impl FakeGitHub {
             w.manifest_codes.insert(code.clone());
             code
         })
+    }
+
+    /// Manifests received by the web form (`POST {base}/settings/apps/new`), in order.
+    pub fn manifests(&self) -> Vec<Value> {
+        self.world(|w| w.manifests.clone())
     }
 
     /// Lifetime of installation tokens issued from now on (GitHub: one hour).

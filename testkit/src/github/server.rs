@@ -59,6 +59,11 @@ pub async fn handle(
     if let Some(rest) = path.strip_prefix("/_fake/") {
         return handlers::downloads::serve(&shared, rest);
     }
+    // github.com's web form of the App manifest flow (not part of the REST API).
+    let org_form = path.starts_with("/organizations/") && path.ends_with("/settings/apps/new");
+    if path == "/settings/apps/new" || org_form {
+        return handlers::manifest::form(&shared, request).await;
+    }
     api(shared, request).await
 }
 
@@ -224,6 +229,10 @@ async fn api(shared: Arc<Shared>, request: Request<Body>) -> Response<Body> {
             world: &mut world,
             base: &shared.base_url,
             path: &path,
+            accept: headers
+                .get("accept")
+                .and_then(|h| h.to_str().ok())
+                .unwrap_or_default(),
             op: &matched,
             query: &query,
             body: body.as_ref(),

@@ -248,6 +248,8 @@ pub struct World {
     pub redelivery_attempts: Vec<u64>,
     pub manifest_codes: HashSet<String>,
     pub manifest_conversions: Vec<String>,
+    /// Manifests posted to the web form, in order.
+    pub manifests: Vec<Value>,
     pub failures: Vec<FailureRule>,
     pub log: Vec<RecordedRequest>,
     pub violations: Vec<Violation>,
@@ -269,6 +271,7 @@ impl World {
             redelivery_attempts: Vec::new(),
             manifest_codes: HashSet::new(),
             manifest_conversions: Vec::new(),
+            manifests: Vec::new(),
             failures: Vec::new(),
             log: Vec::new(),
             violations: Vec::new(),

@@ -6,6 +6,7 @@ pub mod checks;
 pub mod downloads;
 pub mod issues;
 pub mod json;
+pub mod manifest;
 pub mod pulls;
 pub mod repos;
 
@@ -22,6 +23,8 @@ pub struct Ctx<'a> {
     pub base: &'a str,
     /// The request path (without query), for pagination links.
     pub path: &'a str,
+    /// The `Accept` header, for media types that change the answer (`vnd.github.raw`).
+    pub accept: &'a str,
     pub op: &'a MatchedOperation,
     pub query: &'a [(String, String)],
     pub body: Option<&'a Value>,
