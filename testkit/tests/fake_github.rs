@@ -944,3 +944,263 @@ async fn comments_reactions_labels_permissions_logs_and_manifest() {
     assert_eq!(again.status(), 404, "a manifest code works once");
     s.fake.assert_clean();
 }
+
+#[tokio::test]
+async fn listings_paginate_jobs_files_issues_and_the_enterprise_prefix() {
+    let s = setup().await;
+    for i in 0..3 {
+        let branch = format!("feature-{i}");
+        s.fake
+            .commit(
+                OWNER,
+                REPO,
+                &branch,
+                &[("scrapers/shop.py", Some("PRICE = 'x'\nNEW = 1\n"))],
+                "change",
+            )
+            .expect("branch");
+        s.fake
+            .open_pull_request(OWNER, REPO, "dev", &branch, "main", "change")
+            .expect("pr");
+    }
+    let response = s
+        .http
+        .get(s.url("/repos/acme/scrapers/pulls?per_page=2&state=all"))
+        .bearer_auth(&s.token)
+        .send()
+        .await
+        .expect("sent");
+    let link = response
+        .headers()
+        .get("link")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default()
+        .to_string();
+    assert!(
+        link.contains("page=2") && link.contains("rel=\"next\"") && link.contains("state=all"),
+        "{link}"
+    );
+    let page: Vec<Value> = response.json().await.expect("json");
+    assert_eq!(page.len(), 2);
+    let (_, page2) = s
+        .call(
+            reqwest::Method::GET,
+            "/repos/acme/scrapers/pulls?per_page=2&state=all&page=2",
+            None,
+        )
+        .await;
+    assert_eq!(page2.as_array().map(Vec::len), Some(1));
+
+    let (status, files) = s
+        .call(
+            reqwest::Method::GET,
+            "/repos/acme/scrapers/pulls/1/files",
+            None,
+        )
+        .await;
+    assert_eq!(status, 200, "{files}");
+    assert_eq!(files[0]["filename"], "scrapers/shop.py");
+    assert_eq!(
+        (
+            files[0]["additions"].as_u64(),
+            files[0]["deletions"].as_u64()
+        ),
+        (Some(2), Some(1))
+    );
+
+    let (status, repo) = s
+        .call(reqwest::Method::GET, "/api/v3/repos/acme/scrapers", None)
+        .await;
+    assert_eq!(
+        status, 200,
+        "GitHub Enterprise Server's /api/v3 prefix is served too"
+    );
+    assert_eq!(repo["full_name"], "acme/scrapers");
+    let (status, repos) = s
+        .call(reqwest::Method::GET, "/installation/repositories", None)
+        .await;
+    assert_eq!(status, 200);
+    assert_eq!(repos["total_count"], 1);
+
+    let (status, issue) = s
+        .call(
+            reqwest::Method::POST,
+            "/repos/acme/scrapers/issues",
+            Some(json!({ "title": "shop is broken", "labels": ["fixwright", "fixwright: low"] })),
+        )
+        .await;
+    assert_eq!(status, 201, "{issue}");
+    let number = issue["number"].as_u64().expect("number");
+    let (_, open) = s
+        .call(
+            reqwest::Method::GET,
+            "/repos/acme/scrapers/issues?labels=fixwright,fixwright:%20low",
+            None,
+        )
+        .await;
+    assert_eq!(open.as_array().map(Vec::len), Some(1));
+    let (status, closed) = s
+        .call(
+            reqwest::Method::PATCH,
+            &format!("/repos/acme/scrapers/issues/{number}"),
+            Some(json!({ "state": "closed" })),
+        )
+        .await;
+    assert_eq!(status, 200);
+    assert_eq!(closed["state"], "closed");
+    let (_, open) = s
+        .call(
+            reqwest::Method::GET,
+            "/repos/acme/scrapers/issues?labels=fixwright",
+            None,
+        )
+        .await;
+    assert_eq!(open.as_array().map(Vec::len), Some(0));
+
+    let run = s
+        .fake
+        .add_workflow_run(
+            OWNER,
+            REPO,
+            WorkflowRunSeed {
+                name: "scrape".into(),
+                path: ".github/workflows/scrape.yml".into(),
+                head_branch: "main".into(),
+                head_sha: s.initial.clone(),
+                event: "schedule".into(),
+                status: "completed".into(),
+                conclusion: Some("failure".into()),
+                logs: vec![
+                    ("shop/1_setup.txt".into(), "setup\n".into()),
+                    ("shop/2_run.txt".into(), "KeyError: 'price'\n".into()),
+                    ("deploy/1_run.txt".into(), "ok\n".into()),
+                ],
+            },
+        )
+        .expect("run");
+    let (status, jobs) = s
+        .call(
+            reqwest::Method::GET,
+            &format!("/repos/acme/scrapers/actions/runs/{run}/jobs"),
+            None,
+        )
+        .await;
+    assert_eq!(status, 200, "{jobs}");
+    assert_eq!(jobs["total_count"], 2);
+    assert_eq!(jobs["jobs"][0]["name"], "shop");
+    let job = jobs["jobs"][0]["id"].as_u64().expect("job id");
+    let log = s
+        .http
+        .get(s.url(&format!("/repos/acme/scrapers/actions/jobs/{job}/logs")))
+        .bearer_auth(&s.token)
+        .send()
+        .await
+        .expect("sent");
+    assert_eq!(
+        log.text().await.expect("text"),
+        "setup\nKeyError: 'price'\n"
+    );
+
+    for (i, code) in [202u16, 502, 202].into_iter().enumerate() {
+        s.fake.add_hook_delivery(DeliverySeed {
+            guid: format!("g{i}"),
+            event: "push".into(),
+            action: None,
+            status_code: code,
+            installation_id: Some(s.installation),
+            repository_id: None,
+            payload: json!({}),
+        });
+    }
+    let failed: Vec<Value> = s
+        .http
+        .get(s.url("/app/hook/deliveries?status=failure"))
+        .bearer_auth(app_jwt(&s.fake))
+        .send()
+        .await
+        .expect("sent")
+        .json()
+        .await
+        .expect("json");
+    assert_eq!(failed.len(), 1);
+    assert_eq!(failed[0]["guid"], "g1");
+    s.fake.assert_clean();
+}
+
+#[tokio::test]
+async fn the_manifest_form_redirects_with_a_code_that_converts_once_and_raw_contents() {
+    let s = setup().await;
+    let manifest = json!({
+        "name": "Fixwright",
+        "url": "https://fixwright.invalid",
+        "hook_attributes": { "url": "https://fixwright.invalid/webhooks/github" },
+        "redirect_url": "http://127.0.0.1:9/callback",
+        "default_permissions": { "contents": "write", "checks": "write" },
+        "default_events": ["issue_comment"]
+    });
+    let no_redirects = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .expect("client");
+    let response = no_redirects
+        .post(s.url("/settings/apps/new?state=abc%20def"))
+        .form(&[("manifest", manifest.to_string())])
+        .send()
+        .await
+        .expect("sent");
+    assert_eq!(response.status(), 302);
+    let location = response
+        .headers()
+        .get("location")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default()
+        .to_string();
+    assert!(
+        location.starts_with("http://127.0.0.1:9/callback?code="),
+        "{location}"
+    );
+    assert!(location.ends_with("&state=abc%20def"), "{location}");
+    let code = location
+        .split("code=")
+        .nth(1)
+        .and_then(|rest| rest.split('&').next())
+        .expect("code")
+        .to_string();
+    assert_eq!(s.fake.manifests(), vec![manifest.clone()]);
+    let converted = s
+        .http
+        .post(s.url(&format!("/app-manifests/{code}/conversions")))
+        .send()
+        .await
+        .expect("sent");
+    assert_eq!(converted.status(), 201);
+
+    let mut bad = manifest;
+    bad["default_permissions"]["workflows"] = json!("everything");
+    let refused = no_redirects
+        .post(s.url("/settings/apps/new"))
+        .form(&[("manifest", bad.to_string())])
+        .send()
+        .await
+        .expect("sent");
+    assert_eq!(refused.status(), 422);
+    assert!(
+        refused
+            .text()
+            .await
+            .unwrap_or_default()
+            .contains("default_permissions.workflows")
+    );
+
+    let raw = s
+        .http
+        .get(s.url("/repos/acme/scrapers/contents/scrapers/shop.py"))
+        .bearer_auth(&s.token)
+        .header("accept", "application/vnd.github.raw+json")
+        .send()
+        .await
+        .expect("sent");
+    assert_eq!(raw.status(), 200);
+    assert_eq!(raw.text().await.expect("text"), "PRICE = 'price'\n");
+    s.fake.assert_clean();
+}

@@ -16,7 +16,7 @@ pub use failures::Failure;
 pub use seed::{DeliverySeed, FakeError, FakeGitHub, WorkflowRunSeed};
 pub use server::VIOLATION_STATUS;
 pub use state::{
-    CheckRun, Comment, Dispatch, HookDelivery, Issue, Label, PullRequest, RecordedRequest,
+    CheckRun, Comment, Dispatch, HookDelivery, Issue, Job, Label, PullRequest, RecordedRequest,
     Repository, Violation, ViolationKind, World,
 };
 

@@ -11,7 +11,7 @@ use super::failures::{Failure, FailureRule};
 use super::git::{self, TreeEdit};
 use super::server::{self, Shared};
 use super::state::{
-    AppInfo, CheckRun, Comment, HookDelivery, Installation, PullRequest, RecordedRequest,
+    AppInfo, CheckRun, Comment, HookDelivery, Installation, Job, PullRequest, RecordedRequest,
     Repository, Violation, WorkflowRun, World,
 };
 use super::{APP_PUBLIC_KEY_PEM, openapi};
@@ -109,7 +109,9 @@ impl FakeGitHub {
         })
     }
 
-    /// `http://127.0.0.1:PORT`: the REST API root (what api.github.com is in production).
+    /// `http://127.0.0.1:PORT`: the REST API root (what api.github.com is in
+    /// production), also the web root for the manifest form (`/settings/apps/new`)
+    /// and the Enterprise layout (`/api/v3`).
     pub fn base_url(&self) -> String {
         self.shared.base_url.clone()
     }
@@ -369,7 +371,8 @@ impl FakeGitHub {
         })
     }
 
-    /// Adds a workflow run; returns its id.
+    /// Adds a workflow run; returns its id. Its log files also become its jobs:
+    /// one job per top-level directory of the archive (or per top-level file).
     pub fn add_workflow_run(
         &self,
         owner: &str,
@@ -378,10 +381,28 @@ impl FakeGitHub {
     ) -> Result<u64, FakeError> {
         self.world(|w| {
             let id = w.next_id();
+            let workflow_id = super::handlers::json::user_id(&seed.path);
+            let mut jobs: Vec<Job> = Vec::new();
+            for (file, content) in &seed.logs {
+                let name = match file.split_once('/') {
+                    Some((dir, _)) => dir.to_string(),
+                    None => file.trim_end_matches(".txt").to_string(),
+                };
+                match jobs.iter_mut().find(|j| j.name == name) {
+                    Some(job) => job.log.push_str(content),
+                    None => {
+                        let job_id = w.next_id();
+                        jobs.push(Job {
+                            id: job_id,
+                            name,
+                            log: content.clone(),
+                        });
+                    }
+                }
+            }
             let r = w
                 .repo_mut(owner, repo)
                 .ok_or_else(|| FakeError::NoSuchRepo(format!("{owner}/{repo}")))?;
-            let workflow_id = super::handlers::json::user_id(&seed.path);
             r.workflow_runs.insert(
                 id,
                 WorkflowRun {
@@ -396,6 +417,7 @@ impl FakeGitHub {
                     conclusion: seed.conclusion,
                     run_attempt: 1,
                     logs: seed.logs,
+                    jobs,
                     created_at: Utc::now(),
                 },
             );
@@ -435,6 +457,11 @@ impl FakeGitHub {
             w.manifest_codes.insert(code.clone());
             code
         })
+    }
+
+    /// Manifests received by the web form (`POST {base}/settings/apps/new`), in order.
+    pub fn manifests(&self) -> Vec<Value> {
+        self.world(|w| w.manifests.clone())
     }
 
     /// Lifetime of installation tokens issued from now on (GitHub: one hour).

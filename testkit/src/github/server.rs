@@ -39,12 +39,30 @@ pub async fn handle(
     axum::extract::State(shared): axum::extract::State<Arc<Shared>>,
     request: Request<Body>,
 ) -> Response<Body> {
+    let mut request = request;
+    // GitHub Enterprise Server serves the same API under /api/v3.
+    if let Some(rest) = request.uri().path().strip_prefix("/api/v3") {
+        let query = request
+            .uri()
+            .query()
+            .map(|q| format!("?{q}"))
+            .unwrap_or_default();
+        let rewritten = format!("{}{query}", if rest.is_empty() { "/" } else { rest });
+        if let Ok(uri) = rewritten.parse() {
+            *request.uri_mut() = uri;
+        }
+    }
     let path = request.uri().path().to_string();
     if path.starts_with("/git/") {
         return smart_http::serve(shared, request).await;
     }
     if let Some(rest) = path.strip_prefix("/_fake/") {
         return handlers::downloads::serve(&shared, rest);
+    }
+    // github.com's web form of the App manifest flow (not part of the REST API).
+    let org_form = path.starts_with("/organizations/") && path.ends_with("/settings/apps/new");
+    if path == "/settings/apps/new" || org_form {
+        return handlers::manifest::form(&shared, request).await;
     }
     api(shared, request).await
 }
@@ -210,6 +228,11 @@ async fn api(shared: Arc<Shared>, request: Request<Body>) -> Response<Body> {
         let mut ctx = Ctx {
             world: &mut world,
             base: &shared.base_url,
+            path: &path,
+            accept: headers
+                .get("accept")
+                .and_then(|h| h.to_str().ok())
+                .unwrap_or_default(),
             op: &matched,
             query: &query,
             body: body.as_ref(),

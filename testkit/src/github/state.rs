@@ -128,7 +128,17 @@ pub struct WorkflowRun {
     pub conclusion: Option<String>,
     pub run_attempt: u64,
     pub logs: Vec<(String, String)>,
+    /// Jobs derived from the log files: one per top-level directory (or per file).
+    pub jobs: Vec<Job>,
     pub created_at: DateTime<Utc>,
+}
+
+/// A job of a workflow run, with its plain-text log.
+#[derive(Debug, Clone)]
+pub struct Job {
+    pub id: u64,
+    pub name: String,
+    pub log: String,
 }
 
 /// A `workflow_dispatch` received through the API.
@@ -238,6 +248,8 @@ pub struct World {
     pub redelivery_attempts: Vec<u64>,
     pub manifest_codes: HashSet<String>,
     pub manifest_conversions: Vec<String>,
+    /// Manifests posted to the web form, in order.
+    pub manifests: Vec<Value>,
     pub failures: Vec<FailureRule>,
     pub log: Vec<RecordedRequest>,
     pub violations: Vec<Violation>,
@@ -259,6 +271,7 @@ impl World {
             redelivery_attempts: Vec::new(),
             manifest_codes: HashSet::new(),
             manifest_conversions: Vec::new(),
+            manifests: Vec::new(),
             failures: Vec::new(),
             log: Vec::new(),
             violations: Vec::new(),

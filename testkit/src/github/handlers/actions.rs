@@ -30,6 +30,8 @@ pub fn dispatch(op: &str, ctx: &mut Ctx<'_>) -> Option<Handled> {
                 Ok(Reply::empty(302).header("location", location))
             })
         }
+        "actions/list-jobs-for-workflow-run" => list_jobs(ctx),
+        "actions/download-job-logs-for-workflow-run" => job_logs(ctx),
         "actions/create-workflow-dispatch" => {
             let workflow = ctx.param("workflow_id");
             let git_ref = ctx.str_field("ref").unwrap_or_default().to_string();
@@ -69,6 +71,63 @@ fn list(ctx: &Ctx<'_>, workflow: Option<String>) -> Handled {
     Ok(Reply::json(
         200,
         json!({ "total_count": runs.len(), "workflow_runs": runs }),
+    ))
+}
+
+fn job_logs(ctx: &Ctx<'_>) -> Handled {
+    let id = ctx.param_u64("job_id").ok_or_else(not_found)?;
+    let repo = ctx.repo()?;
+    let found = repo
+        .workflow_runs
+        .values()
+        .any(|r| r.jobs.iter().any(|j| j.id == id));
+    if !found {
+        return Err(not_found());
+    }
+    let location = format!("{}/_fake/job-logs/{}/{id}", ctx.base, repo.full_name());
+    Ok(Reply::empty(302).header("location", location))
+}
+
+fn list_jobs(ctx: &Ctx<'_>) -> Handled {
+    let id = ctx.param_u64("run_id").ok_or_else(not_found)?;
+    let repo = ctx.repo()?;
+    let run = repo.workflow_runs.get(&id).ok_or_else(not_found)?;
+    let full = repo.full_name();
+    let base = ctx.base;
+    let jobs: Vec<Value> = run
+        .jobs
+        .iter()
+        .map(|j| {
+            json!({
+                "id": j.id,
+                "run_id": run.id,
+                "run_url": format!("{base}/repos/{full}/actions/runs/{}", run.id),
+                "node_id": format!("J_{}", j.id),
+                "head_sha": run.head_sha,
+                "head_branch": run.head_branch,
+                "url": format!("{base}/repos/{full}/actions/jobs/{}", j.id),
+                "html_url": format!("{base}/{full}/actions/runs/{}/job/{}", run.id, j.id),
+                "status": run.status,
+                "conclusion": run.conclusion,
+                "created_at": time(run.created_at),
+                "started_at": time(run.created_at),
+                "completed_at": run.conclusion.as_ref().map(|_| time(run.created_at)),
+                "name": j.name,
+                "steps": [],
+                "check_run_url": format!("{base}/repos/{full}/check-runs/{}", j.id),
+                "labels": ["ubuntu-latest"],
+                "runner_id": null,
+                "runner_name": null,
+                "runner_group_id": null,
+                "runner_group_name": null,
+                "workflow_name": run.name,
+                "run_attempt": run.run_attempt,
+            })
+        })
+        .collect();
+    Ok(Reply::json(
+        200,
+        json!({ "total_count": jobs.len(), "jobs": jobs }),
     ))
 }
 

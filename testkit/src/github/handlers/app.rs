@@ -63,6 +63,7 @@ pub fn dispatch(op: &str, ctx: &mut Ctx<'_>) -> Option<Handled> {
         }
         "apps/redeliver-webhook-delivery" => redeliver_delivery(ctx),
         "apps/create-from-manifest" => convert_manifest(ctx),
+        "apps/list-repos-accessible-to-installation" => installation_repos(ctx),
         _ => return None,
     })
 }
@@ -122,6 +123,28 @@ fn get_installation(ctx: &mut Ctx<'_>) -> Handled {
         .cloned()
         .ok_or_else(not_found)?;
     Ok(Reply::json(200, installation(ctx, &inst)))
+}
+
+fn installation_repos(ctx: &mut Ctx<'_>) -> Handled {
+    let crate::github::auth::Caller::Installation(id) = ctx.caller else {
+        return Err(Reply::error(403, "requires an installation token"));
+    };
+    let inst = ctx
+        .world
+        .installations
+        .get(id)
+        .cloned()
+        .ok_or_else(not_found)?;
+    let repos: Vec<Value> = inst
+        .repositories
+        .iter()
+        .filter_map(|(o, r)| ctx.world.repo(o, r))
+        .map(|r| repository(ctx.base, r))
+        .collect();
+    Ok(Reply::json(
+        200,
+        json!({ "total_count": repos.len(), "repository_selection": "selected", "repositories": repos }),
+    ))
 }
 
 fn create_token(ctx: &mut Ctx<'_>) -> Handled {
@@ -193,11 +216,17 @@ fn list_deliveries(ctx: &mut Ctx<'_>) -> Handled {
         ),
         None => None,
     };
+    let status = ctx.query("status").map(String::from);
     let mut all: Vec<&HookDelivery> = ctx
         .world
         .deliveries
         .iter()
         .filter(|d| after.is_none_or(|a| d.id < a))
+        .filter(|d| match status.as_deref() {
+            Some("success") => (200..300).contains(&d.status_code),
+            Some("failure") => !(200..300).contains(&d.status_code),
+            _ => true,
+        })
         .collect();
     all.sort_by_key(|d| std::cmp::Reverse(d.id));
     let page: Vec<Value> = all
@@ -209,8 +238,9 @@ fn list_deliveries(ctx: &mut Ctx<'_>) -> Handled {
     if all.len() > per_page
         && let Some(last) = all.get(per_page - 1)
     {
+        let filter = status.map(|s| format!("&status={s}")).unwrap_or_default();
         let next = format!(
-            "<{}/app/hook/deliveries?per_page={per_page}&cursor=v1_{}>; rel=\"next\"",
+            "<{}/app/hook/deliveries?per_page={per_page}{filter}&cursor=v1_{}>; rel=\"next\"",
             ctx.base, last.id
         );
         reply = reply.header("link", next);

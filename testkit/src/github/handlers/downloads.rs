@@ -15,7 +15,8 @@ fn respond(status: StatusCode, content_type: &str, bytes: Vec<u8>) -> Response<B
         .unwrap_or_else(|_| Response::new(Body::empty()))
 }
 
-/// Serves `logs/{owner}/{repo}/{run_id}.zip` and `raw/{owner}/{repo}/{ref}/{path}`.
+/// Serves `logs/{owner}/{repo}/{run_id}.zip`, `job-logs/{owner}/{repo}/{job_id}`
+/// and `raw/{owner}/{repo}/{ref}/{path}`.
 pub fn serve(shared: &Shared, rest: &str) -> Response<Body> {
     let parts: Vec<&str> = rest.splitn(5, '/').collect();
     let world = shared.world();
@@ -28,6 +29,19 @@ pub fn serve(shared: &Shared, rest: &str) -> Response<Body> {
             match run {
                 Some(run) => respond(StatusCode::OK, "application/zip", zip::stored(&run.logs)),
                 None => respond(StatusCode::NOT_FOUND, "text/plain", b"no such run".to_vec()),
+            }
+        }
+        ["job-logs", owner, repo, id] => {
+            let log = id.parse::<u64>().ok().and_then(|id| {
+                let runs = &world.repo(owner, repo)?.workflow_runs;
+                runs.values()
+                    .flat_map(|r| r.jobs.iter())
+                    .find(|j| j.id == id)
+                    .map(|j| j.log.clone())
+            });
+            match log {
+                Some(log) => respond(StatusCode::OK, "text/plain", log.into_bytes()),
+                None => respond(StatusCode::NOT_FOUND, "text/plain", b"no such job".to_vec()),
             }
         }
         ["raw", owner, repo, git_ref, path] => {

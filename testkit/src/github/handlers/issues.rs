@@ -3,13 +3,15 @@
 use serde_json::{Value, json};
 
 use super::json::{comment, label, time, user};
-use super::{Ctx, Handled, Reply, not_found};
+use super::{Ctx, Handled, Reply, not_found, paginate};
 use crate::github::state::{Comment, Issue, Label};
 
 pub fn dispatch(op: &str, ctx: &mut Ctx<'_>) -> Option<Handled> {
     Some(match op {
         "issues/create" => create_issue(ctx),
         "issues/get" => get_issue(ctx),
+        "issues/update" => update_issue(ctx),
+        "issues/list-for-repo" => list_issues(ctx),
         "issues/add-labels" => add_labels(ctx),
         "issues/set-labels" => set_labels(ctx),
         "issues/remove-label" => remove_label(ctx),
@@ -33,7 +35,7 @@ fn list_repo_labels(ctx: &Ctx<'_>) -> Handled {
         .values()
         .map(|l| label(ctx.base, repo, l))
         .collect();
-    Ok(Reply::json(200, Value::Array(items)))
+    Ok(paginate(ctx, items))
 }
 
 fn get_label(ctx: &Ctx<'_>) -> Handled {
@@ -170,6 +172,85 @@ fn create_issue(ctx: &mut Ctx<'_>) -> Handled {
 fn get_issue(ctx: &mut Ctx<'_>) -> Handled {
     let n = ctx.param_u64("issue_number").ok_or_else(not_found)?;
     Ok(Reply::json(200, issue_json(ctx, n)?))
+}
+
+fn update_issue(ctx: &mut Ctx<'_>) -> Handled {
+    let n = ctx.param_u64("issue_number").ok_or_else(not_found)?;
+    exists(ctx, n)?;
+    let title = ctx.str_field("title").map(String::from);
+    let body = ctx.str_field("body").map(String::from);
+    let state = ctx.str_field("state").map(String::from);
+    let labels = ctx.field("labels").map(|l| string_list(Some(l)));
+    if let Some(names) = &labels {
+        ensure_labels(ctx, names)?;
+    }
+    let now = ctx.now;
+    let repo = ctx.repo_mut()?;
+    if let Some(issue) = repo.issues.get_mut(&n) {
+        if let Some(t) = title {
+            issue.title = t;
+        }
+        if let Some(b) = body {
+            issue.body = Some(b);
+        }
+        if let Some(s) = state {
+            issue.open = s == "open";
+        }
+        if let Some(l) = labels {
+            issue.labels = l;
+        }
+    } else if let Some(pr) = repo.pulls.get_mut(&n) {
+        // The issues view of a pull request edits the same title, body and labels.
+        if let Some(t) = title {
+            pr.title = t;
+        }
+        if let Some(b) = body {
+            pr.body = Some(b);
+        }
+        if let Some(l) = labels {
+            pr.labels = l;
+        }
+        pr.updated_at = now;
+    }
+    Ok(Reply::json(200, issue_json(ctx, n)?))
+}
+
+/// Issues and pull requests, newest first, as GitHub lists them.
+fn list_issues(ctx: &mut Ctx<'_>) -> Handled {
+    let state = ctx.query("state").unwrap_or("open").to_string();
+    let wanted: Vec<String> = ctx
+        .query("labels")
+        .map(|l| {
+            l.split(',')
+                .map(|s| s.trim().to_string())
+                .filter(|s| !s.is_empty())
+                .collect()
+        })
+        .unwrap_or_default();
+    let repo = ctx.repo()?;
+    let mut numbers: Vec<(u64, bool, Vec<String>)> = repo
+        .issues
+        .values()
+        .map(|i| (i.number, i.open, i.labels.clone()))
+        .chain(
+            repo.pulls
+                .values()
+                .map(|p| (p.number, p.open, p.labels.clone())),
+        )
+        .collect();
+    numbers.sort_by_key(|(n, _, _)| std::cmp::Reverse(*n));
+    let mut items = Vec::new();
+    for (n, open, labels) in numbers {
+        let state_ok = match state.as_str() {
+            "open" => open,
+            "closed" => !open,
+            _ => true,
+        };
+        if state_ok && wanted.iter().all(|w| labels.contains(w)) {
+            items.push(issue_json(ctx, n)?);
+        }
+    }
+    Ok(paginate(ctx, items))
 }
 
 fn string_list(value: Option<&Value>) -> Vec<String> {
@@ -324,24 +405,13 @@ fn list_comments(ctx: &mut Ctx<'_>) -> Handled {
     let n = ctx.param_u64("issue_number").ok_or_else(not_found)?;
     exists(ctx, n)?;
     let repo = ctx.repo()?;
-    let per_page: usize = ctx
-        .query("per_page")
-        .and_then(|p| p.parse().ok())
-        .unwrap_or(30);
-    let page: usize = ctx
-        .query("page")
-        .and_then(|p| p.parse().ok())
-        .unwrap_or(1)
-        .max(1);
     let items: Vec<Value> = repo
         .comments
         .iter()
         .filter(|c| c.issue_number == n)
-        .skip((page - 1) * per_page)
-        .take(per_page)
         .map(|c| comment(ctx.base, repo, c))
         .collect();
-    Ok(Reply::json(200, Value::Array(items)))
+    Ok(paginate(ctx, items))
 }
 
 fn update_comment(ctx: &mut Ctx<'_>) -> Handled {

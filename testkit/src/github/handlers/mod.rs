@@ -6,6 +6,7 @@ pub mod checks;
 pub mod downloads;
 pub mod issues;
 pub mod json;
+pub mod manifest;
 pub mod pulls;
 pub mod repos;
 
@@ -20,6 +21,10 @@ use super::state::{Repository, World};
 pub struct Ctx<'a> {
     pub world: &'a mut World,
     pub base: &'a str,
+    /// The request path (without query), for pagination links.
+    pub path: &'a str,
+    /// The `Accept` header, for media types that change the answer (`vnd.github.raw`).
+    pub accept: &'a str,
     pub op: &'a MatchedOperation,
     pub query: &'a [(String, String)],
     pub body: Option<&'a Value>,
@@ -117,6 +122,47 @@ impl Reply {
         self.headers.push((name.to_string(), value));
         self
     }
+}
+
+/// One page of `items` by `page`/`per_page` (default 30, at most 100), with
+/// GitHub's `Link` header (`next`, `last`) when there is more.
+pub fn paginate(ctx: &Ctx<'_>, items: Vec<Value>) -> Reply {
+    let per_page: usize = ctx
+        .query("per_page")
+        .and_then(|p| p.parse().ok())
+        .unwrap_or(30)
+        .clamp(1, 100);
+    let page: usize = ctx
+        .query("page")
+        .and_then(|p| p.parse().ok())
+        .unwrap_or(1)
+        .max(1);
+    let last = items.len().div_ceil(per_page).max(1);
+    let slice: Vec<Value> = items
+        .into_iter()
+        .skip((page - 1) * per_page)
+        .take(per_page)
+        .collect();
+    let reply = Reply::json(200, Value::Array(slice));
+    if page >= last {
+        return reply;
+    }
+    let others: String = ctx
+        .query
+        .iter()
+        .filter(|(k, _)| k != "page" && k != "per_page")
+        .map(|(k, v)| format!("&{k}={}", v.replace(' ', "%20")))
+        .collect();
+    let link = |p: usize, rel: &str| {
+        format!(
+            "<{}{}?per_page={per_page}&page={p}{others}>; rel=\"{rel}\"",
+            ctx.base, ctx.path
+        )
+    };
+    reply.header(
+        "link",
+        format!("{}, {}", link(page + 1, "next"), link(last, "last")),
+    )
 }
 
 pub fn not_found() -> Reply {

@@ -3,7 +3,7 @@
 use serde_json::{Value, json};
 
 use super::json::{label, repository, time, user};
-use super::{Ctx, Handled, Reply, not_found};
+use super::{Ctx, Handled, Reply, not_found, paginate};
 use crate::github::git;
 use crate::github::state::{PullRequest, Repository};
 
@@ -15,6 +15,7 @@ pub fn dispatch(op: &str, ctx: &mut Ctx<'_>) -> Option<Handled> {
         "pulls/update" => update(ctx),
         "pulls/merge" => merge(ctx),
         "pulls/request-reviewers" => request_reviewers(ctx),
+        "pulls/list-files" => list_files(ctx),
         _ => return None,
     })
 }
@@ -225,15 +226,6 @@ fn list(ctx: &mut Ctx<'_>) -> Handled {
         None => h.to_string(),
     });
     let base = ctx.query("base");
-    let per_page: usize = ctx
-        .query("per_page")
-        .and_then(|p| p.parse().ok())
-        .unwrap_or(30);
-    let page: usize = ctx
-        .query("page")
-        .and_then(|p| p.parse().ok())
-        .unwrap_or(1)
-        .max(1);
     let matching: Vec<&PullRequest> = repo
         .pulls
         .values()
@@ -248,11 +240,9 @@ fn list(ctx: &mut Ctx<'_>) -> Handled {
         .collect();
     let items: Vec<Value> = matching
         .iter()
-        .skip((page - 1) * per_page)
-        .take(per_page)
         .map(|p| simple(pull_json(ctx, repo, &g, p)))
         .collect();
-    Ok(Reply::json(200, Value::Array(items)))
+    Ok(paginate(ctx, items))
 }
 
 /// The list view (`pull-request-simple`) lacks the merge-state fields.
@@ -410,4 +400,55 @@ fn request_reviewers(ctx: &mut Ctx<'_>) -> Handled {
         }
     }
     reply_for(ctx, n, 201)
+}
+
+/// Files changed between the merge base and the head, with line counts from git.
+fn list_files(ctx: &mut Ctx<'_>) -> Handled {
+    let n = ctx.param_u64("pull_number").ok_or_else(not_found)?;
+    let g = ctx.git()?;
+    let repo = ctx.repo()?;
+    let pr = repo.pulls.get(&n).ok_or_else(not_found)?;
+    let head = head_sha(&g, pr)
+        .and_then(|h| git2::Oid::from_str(&h).ok())
+        .ok_or_else(not_found)?;
+    let base = git::branch_sha(&g, &pr.base).ok_or_else(not_found)?;
+    let fail = |e: git2::Error| Reply::error(500, e.message());
+    let start = g.merge_base(base, head).unwrap_or(base);
+    let old_tree = g.find_commit(start).and_then(|c| c.tree()).map_err(fail)?;
+    let new_tree = g.find_commit(head).and_then(|c| c.tree()).map_err(fail)?;
+    let diff = g
+        .diff_tree_to_tree(Some(&old_tree), Some(&new_tree), None)
+        .map_err(fail)?;
+    let full = repo.full_name();
+    let mut files = Vec::new();
+    for (index, delta) in diff.deltas().enumerate() {
+        let (status, file) = match delta.status() {
+            git2::Delta::Added => ("added", delta.new_file()),
+            git2::Delta::Deleted => ("removed", delta.old_file()),
+            git2::Delta::Renamed => ("renamed", delta.new_file()),
+            _ => ("modified", delta.new_file()),
+        };
+        let path = file
+            .path()
+            .map(|p| p.to_string_lossy().into_owned())
+            .unwrap_or_default();
+        let (additions, deletions) = git2::Patch::from_diff(&diff, index)
+            .ok()
+            .flatten()
+            .and_then(|p| p.line_stats().ok())
+            .map(|(_, a, d)| (a, d))
+            .unwrap_or((0, 0));
+        files.push(json!({
+            "sha": file.id().to_string(),
+            "filename": path,
+            "status": status,
+            "additions": additions,
+            "deletions": deletions,
+            "changes": additions + deletions,
+            "blob_url": format!("{}/{full}/blob/{head}/{path}", ctx.base),
+            "raw_url": format!("{}/_fake/raw/{full}/{head}/{path}", ctx.base),
+            "contents_url": format!("{}/repos/{full}/contents/{path}?ref={head}", ctx.base),
+        }));
+    }
+    Ok(paginate(ctx, files))
 }

@@ -460,6 +460,16 @@ fn get_content(ctx: &mut Ctx<'_>) -> Handled {
     match entry.kind() {
         Some(ObjectType::Blob) => {
             let blob = g.find_blob(entry.id()).map_err(|_| not_found())?;
+            if ctx.accept.contains("vnd.github.raw") {
+                return Ok(Reply {
+                    status: 200,
+                    raw: Some(Box::new((
+                        "application/vnd.github.raw".to_string(),
+                        blob.content().to_vec(),
+                    ))),
+                    ..Reply::default()
+                });
+            }
             Ok(Reply::json(
                 200,
                 content_file(ctx, &path, entry.id(), blob.content(), &git_ref)?,
