@@ -4,7 +4,7 @@
 use std::collections::HashSet;
 use std::os::unix::fs::PermissionsExt;
 use std::path::Path;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 
 use fixwright::cli::setup::{APP_MANIFEST, ManifestFlow, parse_manifest, run_manifest_flow};
 use fixwright::github::auth::{AppSettings, SystemClock};
@@ -18,21 +18,60 @@ use fixwright::github::{
 use fixwright_testkit::github::DeliverySeed;
 use fixwright_testkit::{Failure, FakeGitHub};
 
-/// The inbox's answer, as a fixed set.
-struct Ledger(HashSet<DeliveryGuid>);
+/// The inbox's answer: the guids it has stored.
+struct Ledger(Mutex<HashSet<DeliveryGuid>>);
+
+impl Ledger {
+    fn new(guids: &[&str]) -> Arc<Self> {
+        Arc::new(Self(Mutex::new(
+            guids.iter().map(|g| DeliveryGuid::from(*g)).collect(),
+        )))
+    }
+
+    fn len(&self) -> usize {
+        self.0.lock().unwrap().len()
+    }
+}
 
 impl DeliveryLedger for Ledger {
     fn known(
         &self,
         guids: &[DeliveryGuid],
     ) -> impl Future<Output = Result<HashSet<DeliveryGuid>, LedgerError>> + Send {
+        let stored = self.0.lock().unwrap();
         let known = guids
             .iter()
-            .filter(|g| self.0.contains(*g))
+            .filter(|g| stored.contains(*g))
             .cloned()
             .collect();
         std::future::ready(Ok(known))
     }
+}
+
+/// A webhook endpoint standing in for the inbox: stores each delivery's guid.
+async fn receiver(ledger: Arc<Ledger>) -> String {
+    async fn store(
+        axum::extract::State(ledger): axum::extract::State<Arc<Ledger>>,
+        headers: axum::http::HeaderMap,
+    ) -> axum::http::StatusCode {
+        match headers
+            .get("x-github-delivery")
+            .and_then(|v| v.to_str().ok())
+        {
+            Some(guid) => {
+                ledger.0.lock().unwrap().insert(DeliveryGuid::from(guid));
+                axum::http::StatusCode::ACCEPTED
+            }
+            None => axum::http::StatusCode::BAD_REQUEST,
+        }
+    }
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let app = axum::Router::new()
+        .route("/webhooks/github", axum::routing::post(store))
+        .with_state(ledger);
+    tokio::spawn(async move { axum::serve(listener, app).await });
+    format!("http://{addr}/webhooks/github")
 }
 
 fn delivery(guid: &str, status_code: u16) -> DeliverySeed {
@@ -87,17 +126,22 @@ async fn missed_deliveries_are_found_across_pages_and_redelivered_once() {
     fake.add_hook_delivery(delivery("accepted", 202));
     fake.fail("apps/list-webhook-deliveries", Failure::ServerError(502), 1);
 
-    let ledger = Arc::new(Ledger(HashSet::from([DeliveryGuid::from("stored")])));
+    let ledger = Ledger::new(&["stored"]);
+    fake.set_webhook_target(&receiver(ledger.clone()).await);
     let settings = RecoverySettings {
         settle: chrono::TimeDelta::zero(),
         ..RecoverySettings::default()
     };
-    let recovery =
-        DeliveryRecovery::new(auth.app_client(), ledger, Arc::new(SystemClock), settings);
+    let recovery = DeliveryRecovery::new(
+        auth.app_client(),
+        ledger.clone(),
+        Arc::new(SystemClock),
+        settings,
+    );
     let report = recovery.run_once().await.unwrap();
     assert_eq!(
-        report.scanned, 107,
-        "everything inside the window, over two pages"
+        report.scanned, 106,
+        "the failed deliveries inside the window, over two pages"
     );
     let mut redelivered = report.redelivered.clone();
     redelivered.sort();
@@ -112,7 +156,16 @@ async fn missed_deliveries_are_found_across_pages_and_redelivered_once() {
         "one 502, then two pages"
     );
 
-    // GitHub now lists the successful redeliveries: the next pass asks for nothing.
+    // GitHub redelivers to the endpoint, the inbox stores them: the next pass asks for nothing.
+    let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(30);
+    while ledger.len() < 106 {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "only {} deliveries arrived",
+            ledger.len()
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
     let again = recovery.run_once().await.unwrap();
     assert!(again.redelivered.is_empty(), "{again:?}");
     assert_eq!(fake.redelivery_attempts().len(), 105);
@@ -133,7 +186,7 @@ async fn recovery_runs_on_start_and_stops_on_shutdown() {
     };
     let recovery = DeliveryRecovery::new(
         auth.app_client(),
-        Arc::new(Ledger(HashSet::new())),
+        Ledger::new(&[]),
         Arc::new(SystemClock),
         settings,
     );
@@ -169,7 +222,7 @@ async fn setup_converts_the_manifest_code_and_writes_private_credentials() {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
     let flow = ManifestFlow {
-        github_url: url::Url::parse("https://github.example.org").unwrap(),
+        github_url: url::Url::parse(&fake.base_url()).unwrap(),
         api_url: url::Url::parse(&fake.base_url()).unwrap(),
         webhook_url: url::Url::parse("https://fixwright.example.org/webhooks/github").unwrap(),
         org: Some("acme".into()),
@@ -188,26 +241,21 @@ async fn setup_converts_the_manifest_code_and_writes_private_credentials() {
         .text()
         .await
         .unwrap();
-    let action_start = page
-        .find("https://github.example.org/organizations/acme/settings/apps/new?state=")
-        .unwrap();
-    let state: String = page[action_start..]
-        .split("state=")
-        .nth(1)
-        .unwrap()
-        .chars()
-        .take_while(|c| c.is_ascii_alphanumeric())
-        .collect();
-    assert!(page.contains("name=\"manifest\""));
+    let action = attribute(&page, "action");
+    let manifest = attribute(&page, "value");
     assert!(
-        page.contains(&format!("http://{addr}/callback")),
-        "the redirect comes back here"
+        action.starts_with(&format!(
+            "{}/organizations/acme/settings/apps/new?state=",
+            fake.base_url()
+        )),
+        "{action}"
     );
+    let state = action.split("state=").nth(1).unwrap().to_owned();
 
     // A redirect that does not carry this run's state is refused and changes nothing.
-    let code = fake.issue_manifest_code();
+    let forged = fake.issue_manifest_code();
     let refused = http
-        .get(format!("http://{addr}/callback?code={code}&state=forged"))
+        .get(format!("http://{addr}/callback?code={forged}&state=forged"))
         .send()
         .await
         .unwrap();
@@ -217,12 +265,28 @@ async fn setup_converts_the_manifest_code_and_writes_private_credentials() {
         "database_url = \"sqlite://keep-me.db\"\n"
     );
 
+    // The browser posts the form to GitHub, which shows the App and redirects back with a code.
     let done = http
-        .get(format!("http://{addr}/callback?code={code}&state={state}"))
+        .post(&action)
+        .form(&[("manifest", manifest.as_str())])
         .send()
         .await
         .unwrap();
-    assert_eq!(done.status(), 200);
+    assert_eq!(
+        done.status(),
+        200,
+        "{}",
+        done.text().await.unwrap_or_default()
+    );
+    let posted = fake.manifests();
+    assert_eq!(posted.len(), 1);
+    assert_eq!(
+        posted[0]["hook_attributes"]["url"],
+        "https://fixwright.example.org/webhooks/github"
+    );
+    assert_eq!(posted[0]["redirect_url"], format!("http://{addr}/callback"));
+    assert!(posted[0]["default_permissions"].get("workflows").is_none());
+    assert!(!state.is_empty());
     let outcome = running.await.unwrap().unwrap();
     assert_eq!(outcome.app_id, AppId(fake.app_id()));
 
@@ -310,4 +374,19 @@ async fn an_enterprise_base_path_prefixes_every_route() {
         server.await.unwrap(),
         "GET /api/v3/repos/acme/scrapers HTTP/1.1"
     );
+}
+
+/// The unescaped value of the first `name="..."` attribute in `html`.
+fn attribute(html: &str, name: &str) -> String {
+    let start = html
+        .find(&format!("{name}=\""))
+        .map(|i| i + name.len() + 2)
+        .expect("attribute present");
+    let end = start + html[start..].find('"').expect("attribute closed");
+    html[start..end]
+        .replace("&quot;", "\"")
+        .replace("&#39;", "'")
+        .replace("&lt;", "<")
+        .replace("&gt;", ">")
+        .replace("&amp;", "&")
 }
