@@ -626,5 +626,13 @@ async fn workflow_runs_and_their_logs() {
         zip.windows(b"scrape/1_run.txt".len())
             .any(|w| w == b"scrape/1_run.txt")
     );
+    let jobs = w.client.list_workflow_jobs(&w.repo, run.id).await.unwrap();
+    assert_eq!(jobs.len(), 1, "{jobs:?}");
+    let log = w
+        .client
+        .workflow_job_logs(&w.repo, jobs[0].id)
+        .await
+        .unwrap();
+    assert!(String::from_utf8_lossy(&log).contains("KeyError: 'price'"));
     w.fake.assert_clean();
 }

@@ -37,6 +37,20 @@ pub struct RunFilter {
     pub status: Option<String>,
 }
 
+/// One job of a workflow run.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+pub struct WorkflowJob {
+    pub id: u64,
+    pub name: String,
+    pub status: String,
+    pub conclusion: Option<String>,
+}
+
+#[derive(Deserialize)]
+struct JobList {
+    jobs: Vec<WorkflowJob>,
+}
+
 #[derive(Deserialize)]
 struct RunList {
     workflow_runs: Vec<WorkflowRun>,
@@ -89,6 +103,20 @@ impl GitHubClient {
             format!("{}/actions/runs/{run}", repo_path(repo)),
         ))
         .await
+    }
+
+    /// The jobs of a run's latest attempt (up to 100), to fetch the failed ones' logs.
+    pub async fn list_workflow_jobs(
+        &self,
+        repo: &RepoName,
+        run: WorkflowRunId,
+    ) -> Result<Vec<WorkflowJob>, OpsError> {
+        let route = format!(
+            "{}/actions/runs/{run}/jobs?filter=latest&per_page=100",
+            repo_path(repo)
+        );
+        let list: JobList = self.fetch(Call::get("list workflow jobs", route)).await?;
+        Ok(list.jobs)
     }
 
     /// A run's logs: the zip archive GitHub redirects to.
