@@ -10,6 +10,7 @@
 pub mod cli;
 pub mod confidence;
 pub mod config;
+pub mod github;
 pub mod heal;
 pub mod incident;
 pub mod memory;

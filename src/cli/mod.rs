@@ -7,6 +7,8 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 
+pub mod setup;
+
 #[derive(Debug, Parser)]
 #[command(
     name = "fixwright",
@@ -24,6 +26,8 @@ pub enum Command {
     Config(config::ConfigArgs),
     /// Fit confidence calibration from recorded outcomes.
     Calibrate(calibrate::CalibrateArgs),
+    /// Create the GitHub App from its manifest and write its credentials.
+    Setup(setup::SetupArgs),
 }
 
 /// Parses the command line, runs the chosen job and maps its result to an exit code.
@@ -31,5 +35,17 @@ pub async fn main() -> ExitCode {
     match Cli::parse().command {
         Command::Config(args) => config::run(args),
         Command::Calibrate(args) => calibrate::run(args).await,
+        Command::Setup(args) => report(setup::run(args).await),
+    }
+}
+
+/// Prints a failed job's error and maps the outcome to an exit code.
+fn report<E: std::fmt::Display>(result: Result<(), E>) -> ExitCode {
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e}");
+            ExitCode::FAILURE
+        }
     }
 }

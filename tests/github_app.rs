@@ -1,0 +1,392 @@
+//! App-level flows against the fake GitHub: missed-delivery recovery and the
+//! manifest flow of `fixwright setup`.
+
+use std::collections::HashSet;
+use std::os::unix::fs::PermissionsExt;
+use std::path::Path;
+use std::sync::{Arc, Mutex};
+
+use fixwright::cli::setup::{APP_MANIFEST, ManifestFlow, parse_manifest, run_manifest_flow};
+use fixwright::github::auth::{AppSettings, SystemClock};
+use fixwright::github::deliveries::{
+    DeliveryLedger, DeliveryRecovery, LedgerError, RecoverySettings,
+};
+use fixwright::github::retry::RecordingSleeper;
+use fixwright::github::{
+    AppAuth, AppId, DeliveryGuid, HookDeliveryId, InstallationId, RetryPolicy,
+};
+use fixwright_testkit::github::DeliverySeed;
+use fixwright_testkit::{Failure, FakeGitHub};
+
+/// The inbox's answer: the guids it has stored.
+struct Ledger(Mutex<HashSet<DeliveryGuid>>);
+
+impl Ledger {
+    fn new(guids: &[&str]) -> Arc<Self> {
+        Arc::new(Self(Mutex::new(
+            guids.iter().map(|g| DeliveryGuid::from(*g)).collect(),
+        )))
+    }
+
+    fn len(&self) -> usize {
+        self.0.lock().unwrap().len()
+    }
+}
+
+impl DeliveryLedger for Ledger {
+    fn known(
+        &self,
+        guids: &[DeliveryGuid],
+    ) -> impl Future<Output = Result<HashSet<DeliveryGuid>, LedgerError>> + Send {
+        let stored = self.0.lock().unwrap();
+        let known = guids
+            .iter()
+            .filter(|g| stored.contains(*g))
+            .cloned()
+            .collect();
+        std::future::ready(Ok(known))
+    }
+}
+
+/// A webhook endpoint standing in for the inbox: stores each delivery's guid.
+async fn receiver(ledger: Arc<Ledger>) -> String {
+    async fn store(
+        axum::extract::State(ledger): axum::extract::State<Arc<Ledger>>,
+        headers: axum::http::HeaderMap,
+    ) -> axum::http::StatusCode {
+        match headers
+            .get("x-github-delivery")
+            .and_then(|v| v.to_str().ok())
+        {
+            Some(guid) => {
+                ledger.0.lock().unwrap().insert(DeliveryGuid::from(guid));
+                axum::http::StatusCode::ACCEPTED
+            }
+            None => axum::http::StatusCode::BAD_REQUEST,
+        }
+    }
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let app = axum::Router::new()
+        .route("/webhooks/github", axum::routing::post(store))
+        .with_state(ledger);
+    tokio::spawn(async move { axum::serve(listener, app).await });
+    format!("http://{addr}/webhooks/github")
+}
+
+fn delivery(guid: &str, status_code: u16) -> DeliverySeed {
+    DeliverySeed {
+        guid: guid.into(),
+        event: "issue_comment".into(),
+        action: Some("created".into()),
+        status_code,
+        installation_id: None,
+        repository_id: None,
+        payload: serde_json::json!({"action": "created"}),
+    }
+}
+
+async fn app_auth(fake: &FakeGitHub, key_pem: &[u8]) -> Arc<AppAuth> {
+    let api = url::Url::parse(&fake.base_url()).unwrap();
+    let settings = AppSettings {
+        retry: RetryPolicy::recorded(Arc::new(RecordingSleeper::default())),
+        ..AppSettings::new(AppId(fake.app_id()), api)
+    };
+    Arc::new(
+        AppAuth::from_pem(
+            settings,
+            key_pem,
+            Path::new("fake key"),
+            Arc::new(SystemClock),
+        )
+        .unwrap(),
+    )
+}
+
+#[tokio::test]
+async fn missed_deliveries_are_found_across_pages_and_redelivered_once() {
+    let fake = FakeGitHub::start()
+        .await
+        .expect("fake GitHub starts (run `bash scripts/test-setup` first)");
+    let auth = app_auth(&fake, fake.app_private_key_pem().as_bytes()).await;
+    // Oldest first, as GitHub's log grows: one past the retention window.
+    let expired = fake.add_hook_delivery(delivery("expired", 0));
+    fake.world(|w| {
+        for d in w.deliveries.iter_mut().filter(|d| d.id == expired) {
+            d.delivered_at = chrono::Utc::now() - chrono::TimeDelta::days(4);
+        }
+    });
+    let mut missing = Vec::new();
+    for i in 0..105 {
+        missing.push(HookDeliveryId(
+            fake.add_hook_delivery(delivery(&format!("missing-{i}"), 502)),
+        ));
+    }
+    fake.add_hook_delivery(delivery("stored", 502));
+    fake.add_hook_delivery(delivery("accepted", 202));
+    fake.fail("apps/list-webhook-deliveries", Failure::ServerError(502), 1);
+
+    let ledger = Ledger::new(&["stored"]);
+    fake.set_webhook_target(&receiver(ledger.clone()).await);
+    let settings = RecoverySettings {
+        settle: chrono::TimeDelta::zero(),
+        ..RecoverySettings::default()
+    };
+    let recovery = DeliveryRecovery::new(
+        auth.app_client(),
+        ledger.clone(),
+        Arc::new(SystemClock),
+        settings,
+    );
+    let report = recovery.run_once().await.unwrap();
+    assert_eq!(
+        report.scanned, 106,
+        "the failed deliveries inside the window, over two pages"
+    );
+    let mut redelivered = report.redelivered.clone();
+    redelivered.sort();
+    assert_eq!(redelivered, missing);
+    assert!(report.refused.is_empty() && report.given_up.is_empty());
+    let mut asked: Vec<u64> = fake.redelivery_attempts();
+    asked.sort();
+    assert_eq!(asked, missing.iter().map(|d| d.0).collect::<Vec<_>>());
+    assert_eq!(
+        fake.request_count("apps/list-webhook-deliveries"),
+        3,
+        "one 502, then two pages"
+    );
+
+    // GitHub redelivers to the endpoint, the inbox stores them: the next pass asks for nothing.
+    let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(30);
+    while ledger.len() < 106 {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "only {} deliveries arrived",
+            ledger.len()
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    let again = recovery.run_once().await.unwrap();
+    assert!(again.redelivered.is_empty(), "{again:?}");
+    assert_eq!(fake.redelivery_attempts().len(), 105);
+    fake.assert_clean();
+}
+
+#[tokio::test]
+async fn recovery_runs_on_start_and_stops_on_shutdown() {
+    let fake = FakeGitHub::start()
+        .await
+        .expect("fake GitHub starts (run `bash scripts/test-setup` first)");
+    let auth = app_auth(&fake, fake.app_private_key_pem().as_bytes()).await;
+    let lost = fake.add_hook_delivery(delivery("lost-while-down", 0));
+    let settings = RecoverySettings {
+        settle: chrono::TimeDelta::zero(),
+        interval: std::time::Duration::from_secs(3600),
+        ..RecoverySettings::default()
+    };
+    let recovery = DeliveryRecovery::new(
+        auth.app_client(),
+        Ledger::new(&[]),
+        Arc::new(SystemClock),
+        settings,
+    );
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let running = tokio::spawn(recovery.run(async {
+        let _ = stopped.await;
+    }));
+    let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(20);
+    while fake.redelivery_attempts().is_empty() {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "no recovery pass on start"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    stop.send(()).unwrap();
+    tokio::time::timeout(std::time::Duration::from_secs(10), running)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(fake.redelivery_attempts(), [lost]);
+    fake.assert_clean();
+}
+
+#[tokio::test]
+async fn setup_converts_the_manifest_code_and_writes_private_credentials() {
+    let fake = FakeGitHub::start()
+        .await
+        .expect("fake GitHub starts (run `bash scripts/test-setup` first)");
+    let dir = tempfile::tempdir().unwrap();
+    let config_path = dir.path().join("fixwright.toml");
+    std::fs::write(&config_path, "database_url = \"sqlite://keep-me.db\"\n").unwrap();
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let flow = ManifestFlow {
+        github_url: url::Url::parse(&fake.base_url()).unwrap(),
+        api_url: url::Url::parse(&fake.base_url()).unwrap(),
+        webhook_url: url::Url::parse("https://fixwright.example.org/webhooks/github").unwrap(),
+        org: Some("acme".into()),
+        config_path: config_path.clone(),
+        manifest: parse_manifest(APP_MANIFEST, "app-manifest.json").unwrap(),
+        retry: RetryPolicy::recorded(Arc::new(RecordingSleeper::default())),
+    };
+    let running = tokio::spawn(run_manifest_flow(flow, listener));
+
+    let http = reqwest::Client::new();
+    let page = http
+        .get(format!("http://{addr}/"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let action = attribute(&page, "action");
+    let manifest = attribute(&page, "value");
+    assert!(
+        action.starts_with(&format!(
+            "{}/organizations/acme/settings/apps/new?state=",
+            fake.base_url()
+        )),
+        "{action}"
+    );
+    let state = action.split("state=").nth(1).unwrap().to_owned();
+
+    // A redirect that does not carry this run's state is refused and changes nothing.
+    let forged = fake.issue_manifest_code();
+    let refused = http
+        .get(format!("http://{addr}/callback?code={forged}&state=forged"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(refused.status(), 400);
+    assert_eq!(
+        std::fs::read_to_string(&config_path).unwrap(),
+        "database_url = \"sqlite://keep-me.db\"\n"
+    );
+
+    // The browser posts the form to GitHub, which shows the App and redirects back with a code.
+    let done = http
+        .post(&action)
+        .form(&[("manifest", manifest.as_str())])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        done.status(),
+        200,
+        "{}",
+        done.text().await.unwrap_or_default()
+    );
+    let posted = fake.manifests();
+    assert_eq!(posted.len(), 1);
+    assert_eq!(
+        posted[0]["hook_attributes"]["url"],
+        "https://fixwright.example.org/webhooks/github"
+    );
+    assert_eq!(posted[0]["redirect_url"], format!("http://{addr}/callback"));
+    assert!(posted[0]["default_permissions"].get("workflows").is_none());
+    assert!(!state.is_empty());
+    let outcome = running.await.unwrap().unwrap();
+    assert_eq!(outcome.app_id, AppId(fake.app_id()));
+
+    for path in [&outcome.config_path, &outcome.private_key_path] {
+        let mode = std::fs::metadata(path).unwrap().permissions().mode() & 0o777;
+        assert_eq!(mode, 0o600, "{}", path.display());
+    }
+    let config: toml::Table = std::fs::read_to_string(&config_path)
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert_eq!(config["app_id"].as_integer(), Some(fake.app_id() as i64));
+    assert_eq!(config["database_url"].as_str(), Some("sqlite://keep-me.db"));
+    assert_eq!(config["app_slug"].as_str(), Some(fake.app_slug().as_str()));
+    let secrets: Vec<&str> = config["webhook_secrets"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|v| v.as_str())
+        .collect();
+    assert_eq!(secrets, [fake.webhook_secret()]);
+    assert_eq!(
+        config["private_key_path"].as_str(),
+        Some(outcome.private_key_path.to_str().unwrap())
+    );
+    assert!(
+        !std::fs::read_to_string(&config_path)
+            .unwrap()
+            .contains("PRIVATE KEY"),
+        "the key lives in its own file"
+    );
+
+    // The written key is the App's: it authenticates against GitHub.
+    let api = url::Url::parse(&fake.base_url()).unwrap();
+    let auth = Arc::new(
+        AppAuth::from_key_file(
+            AppSettings::new(outcome.app_id, api),
+            &outcome.private_key_path,
+            Arc::new(SystemClock),
+        )
+        .unwrap(),
+    );
+    let installation = InstallationId(fake.add_installation("acme"));
+    auth.installation_token(installation).await.unwrap();
+    assert_eq!(fake.token_requests(installation.0), 1);
+    fake.assert_clean();
+}
+
+/// GitHub Enterprise Server serves the API under `/api/v3`: every route keeps that prefix.
+#[tokio::test]
+async fn an_enterprise_base_path_prefixes_every_route() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let server = tokio::spawn(async move {
+        let (mut socket, _) = listener.accept().await.unwrap();
+        let mut head = Vec::new();
+        let mut buf = [0u8; 1024];
+        while !head.windows(4).any(|w| w == b"\r\n\r\n") {
+            let n = socket.read(&mut buf).await.unwrap();
+            assert!(n > 0, "connection closed before the request head ended");
+            head.extend_from_slice(&buf[..n]);
+        }
+        let body = br#"{"default_branch":"trunk"}"#;
+        let reply = format!(
+            "HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: {}\r\nconnection: close\r\n\r\n",
+            body.len()
+        );
+        socket.write_all(reply.as_bytes()).await.unwrap();
+        socket.write_all(body).await.unwrap();
+        String::from_utf8_lossy(&head)
+            .lines()
+            .next()
+            .unwrap_or_default()
+            .to_owned()
+    });
+    let base = url::Url::parse(&format!("http://{addr}/api/v3")).unwrap();
+    let client = fixwright::github::GitHubClient::anonymous(&base, RetryPolicy::default()).unwrap();
+    let repo = "acme/scrapers".parse().unwrap();
+    assert_eq!(
+        client.default_branch(&repo).await.unwrap().as_str(),
+        "trunk"
+    );
+    assert_eq!(
+        server.await.unwrap(),
+        "GET /api/v3/repos/acme/scrapers HTTP/1.1"
+    );
+}
+
+/// The unescaped value of the first `name="..."` attribute in `html`.
+fn attribute(html: &str, name: &str) -> String {
+    let start = html
+        .find(&format!("{name}=\""))
+        .map(|i| i + name.len() + 2)
+        .expect("attribute present");
+    let end = start + html[start..].find('"').expect("attribute closed");
+    html[start..end]
+        .replace("&quot;", "\"")
+        .replace("&#39;", "'")
+        .replace("&lt;", "<")
+        .replace("&gt;", ">")
+        .replace("&amp;", "&")
+}
