@@ -27,7 +27,7 @@ pub enum Command {
     /// Fit confidence calibration from recorded outcomes.
     Calibrate(calibrate::CalibrateArgs),
     /// Create the GitHub App from its manifest and write its credentials.
-    Setup(setup::SetupArgs),
+    Setup(Box<setup::SetupArgs>),
 }
 
 /// Parses the command line, runs the chosen job and maps its result to an exit code.
@@ -35,7 +35,7 @@ pub async fn main() -> ExitCode {
     match Cli::parse().command {
         Command::Config(args) => config::run(args),
         Command::Calibrate(args) => calibrate::run(args).await,
-        Command::Setup(args) => report(setup::run(args).await),
+        Command::Setup(args) => report(setup::run(*args).await),
     }
 }
 
