@@ -559,6 +559,22 @@ async fn failure_knobs_fail_the_next_requests_then_recover() {
     }
     assert_eq!(statuses, vec![404, 409, 422, 200]);
     assert_eq!(s.fake.request_count("pulls/get"), 4);
+
+    // The effect stands though the answer is a 502: a retry must look first.
+    s.fake.fail(
+        "issues/create-comment",
+        Failure::ServerErrorAfterApplying(502),
+        1,
+    );
+    let (status, _) = s
+        .call(
+            reqwest::Method::POST,
+            &format!("/repos/acme/scrapers/issues/{pr}/comments"),
+            Some(json!({ "body": "once" })),
+        )
+        .await;
+    assert_eq!(status, 502);
+    assert_eq!(s.fake.comments(OWNER, REPO).len(), 1);
     s.fake.assert_clean();
 }
 
