@@ -160,6 +160,22 @@ async fn an_invalid_request_body_is_caught_and_names_the_operation() {
     assert_eq!(status, 599);
     let violations = s.fake.take_violations();
     assert!(violations[0].problems[0].contains("state"));
+
+    let (status, _) = s
+        .call(
+            reqwest::Method::GET,
+            "/repos/acme/scrapers/pulls/seven",
+            None,
+        )
+        .await;
+    assert_eq!(status, 599);
+    let violations = s.fake.take_violations();
+    assert_eq!(violations[0].operation_id.as_deref(), Some("pulls/get"));
+    assert!(
+        violations[0].problems[0].contains("pull_number"),
+        "{:?}",
+        violations[0].problems
+    );
 }
 
 #[tokio::test]

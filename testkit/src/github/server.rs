@@ -184,7 +184,7 @@ async fn api(shared: Arc<Shared>, request: Request<Body>) -> Response<Body> {
         }
     };
 
-    let problems = spec.check_request(&op, &query, body.as_ref());
+    let problems = spec.check_request(&matched, &query, body.as_ref());
     if !problems.is_empty() {
         let v = Violation {
             method,
