@@ -851,6 +851,16 @@ async fn git_data_and_contents_write_real_commits() {
             .as_deref(),
         Some("page = 2\n")
     );
+    let blob = put["content"]["sha"].clone();
+    let (status, deleted) = s
+        .call(
+            reqwest::Method::DELETE,
+            "/repos/acme/scrapers/contents/scrapers/page.py",
+            Some(json!({ "message": "drop page", "sha": blob })),
+        )
+        .await;
+    assert_eq!(status, 200, "{deleted}");
+    assert_eq!(s.fake.file(OWNER, REPO, "main", "scrapers/page.py"), None);
     s.fake.assert_clean();
 }
 
