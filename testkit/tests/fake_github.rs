@@ -389,6 +389,25 @@ async fn clone_and_push_over_smart_http_are_real_git_and_visible_via_rest() {
     .await
     .expect("git thread");
 
+    // The git CLI works too, with the token in the URL (off the runtime thread:
+    // the fake answers on it).
+    let minted = s.fake.mint_token(s.installation).expect("token");
+    let url = s.fake.git_url_with_token(OWNER, REPO, &minted);
+    let cli = tokio::task::spawn_blocking(move || {
+        std::process::Command::new("git")
+            .args(["ls-remote", &url, "refs/heads/from-rest"])
+            .output()
+    })
+    .await
+    .expect("git thread")
+    .expect("git runs");
+    assert!(
+        cli.status.success(),
+        "{}",
+        String::from_utf8_lossy(&cli.stderr)
+    );
+    assert!(String::from_utf8_lossy(&cli.stdout).starts_with(s.initial.as_str()));
+
     // Wrong or missing credentials are refused by git itself.
     let url = s.fake.git_url(OWNER, REPO);
     let path = dir.path().join("refused");
