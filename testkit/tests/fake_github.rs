@@ -160,6 +160,22 @@ async fn an_invalid_request_body_is_caught_and_names_the_operation() {
     assert_eq!(status, 599);
     let violations = s.fake.take_violations();
     assert!(violations[0].problems[0].contains("state"));
+
+    let (status, _) = s
+        .call(
+            reqwest::Method::GET,
+            "/repos/acme/scrapers/pulls/seven",
+            None,
+        )
+        .await;
+    assert_eq!(status, 599);
+    let violations = s.fake.take_violations();
+    assert_eq!(violations[0].operation_id.as_deref(), Some("pulls/get"));
+    assert!(
+        violations[0].problems[0].contains("pull_number"),
+        "{:?}",
+        violations[0].problems
+    );
 }
 
 #[tokio::test]
@@ -373,6 +389,25 @@ async fn clone_and_push_over_smart_http_are_real_git_and_visible_via_rest() {
     .await
     .expect("git thread");
 
+    // The git CLI works too, with the token in the URL (off the runtime thread:
+    // the fake answers on it).
+    let minted = s.fake.mint_token(s.installation).expect("token");
+    let url = s.fake.git_url_with_token(OWNER, REPO, &minted);
+    let cli = tokio::task::spawn_blocking(move || {
+        std::process::Command::new("git")
+            .args(["ls-remote", &url, "refs/heads/from-rest"])
+            .output()
+    })
+    .await
+    .expect("git thread")
+    .expect("git runs");
+    assert!(
+        cli.status.success(),
+        "{}",
+        String::from_utf8_lossy(&cli.stderr)
+    );
+    assert!(String::from_utf8_lossy(&cli.stdout).starts_with(s.initial.as_str()));
+
     // Wrong or missing credentials are refused by git itself.
     let url = s.fake.git_url(OWNER, REPO);
     let path = dir.path().join("refused");
@@ -559,6 +594,22 @@ async fn failure_knobs_fail_the_next_requests_then_recover() {
     }
     assert_eq!(statuses, vec![404, 409, 422, 200]);
     assert_eq!(s.fake.request_count("pulls/get"), 4);
+
+    // The effect stands though the answer is a 502: a retry must look first.
+    s.fake.fail(
+        "issues/create-comment",
+        Failure::ServerErrorAfterApplying(502),
+        1,
+    );
+    let (status, _) = s
+        .call(
+            reqwest::Method::POST,
+            &format!("/repos/acme/scrapers/issues/{pr}/comments"),
+            Some(json!({ "body": "once" })),
+        )
+        .await;
+    assert_eq!(status, 502);
+    assert_eq!(s.fake.comments(OWNER, REPO).len(), 1);
     s.fake.assert_clean();
 }
 
@@ -819,6 +870,16 @@ async fn git_data_and_contents_write_real_commits() {
             .as_deref(),
         Some("page = 2\n")
     );
+    let blob = put["content"]["sha"].clone();
+    let (status, deleted) = s
+        .call(
+            reqwest::Method::DELETE,
+            "/repos/acme/scrapers/contents/scrapers/page.py",
+            Some(json!({ "message": "drop page", "sha": blob })),
+        )
+        .await;
+    assert_eq!(status, 200, "{deleted}");
+    assert_eq!(s.fake.file(OWNER, REPO, "main", "scrapers/page.py"), None);
     s.fake.assert_clean();
 }
 

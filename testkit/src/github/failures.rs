@@ -22,6 +22,10 @@ pub enum Failure {
     Unprocessable,
     /// Answer normally, but only after this delay.
     Delay(Duration),
+    /// Apply the request (state changes, e.g. the merge happens), then answer
+    /// with this server error: the answer is lost, the effect is not. For
+    /// proving a client checks state before repeating a non-idempotent call.
+    ServerErrorAfterApplying(u16),
 }
 
 /// A pending failure for one operation (`"*"` matches every operation).
@@ -40,7 +44,8 @@ pub struct FailureReply {
     pub body: serde_json::Value,
 }
 
-/// The answer for `failure`, or `None` for a delay (which answers normally).
+/// The answer for `failure`, or `None` for those answered by the handler first
+/// (a delay, or a failure after applying).
 pub fn reply_for(failure: &Failure, now_epoch: i64) -> Option<FailureReply> {
     let docs = "https://docs.github.com/rest";
     let plain = |status: u16, message: &str| FailureReply {
@@ -74,7 +79,7 @@ pub fn reply_for(failure: &Failure, now_epoch: i64) -> Option<FailureReply> {
         Failure::NotFound => Some(plain(404, "Not Found")),
         Failure::Conflict => Some(plain(409, "Conflict")),
         Failure::Unprocessable => Some(plain(422, "Validation Failed")),
-        Failure::Delay(_) => None,
+        Failure::Delay(_) | Failure::ServerErrorAfterApplying(_) => None,
     }
 }
 

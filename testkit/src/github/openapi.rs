@@ -238,10 +238,11 @@ impl Spec {
     /// Returns every problem found, each naming the parameter or body location.
     pub fn check_request(
         &self,
-        operation_id: &str,
+        matched: &MatchedOperation,
         query: &[(String, String)],
         body: Option<&Value>,
     ) -> Vec<String> {
+        let operation_id = matched.operation_id.as_str();
         let mut problems = Vec::new();
         let Some((item, op)) = self.operation(operation_id) else {
             return vec![format!(
@@ -249,12 +250,27 @@ impl Spec {
             )];
         };
         for param in collect_parameters(&self.doc, item, op) {
-            if param.get("in").and_then(Value::as_str) != Some("query") {
-                continue;
-            }
             let Some(name) = param.get("name").and_then(Value::as_str) else {
                 continue;
             };
+            let schema = param
+                .get("schema")
+                .map(|s| self.resolve(s))
+                .unwrap_or(&Value::Null);
+            if param.get("in").and_then(Value::as_str) == Some("path") {
+                let value = matched
+                    .params
+                    .get(name)
+                    .map(String::as_str)
+                    .unwrap_or_default();
+                if let Some(problem) = check_query_value(name, value, schema) {
+                    problems.push(format!("path {}", problem.trim_start_matches("query ")));
+                }
+                continue;
+            }
+            if param.get("in").and_then(Value::as_str) != Some("query") {
+                continue;
+            }
             let value = query.iter().find(|(k, _)| k == name).map(|(_, v)| v);
             let required = param.get("required").and_then(Value::as_bool) == Some(true);
             match value {
@@ -263,10 +279,6 @@ impl Spec {
                 }
                 None => {}
                 Some(v) => {
-                    let schema = param
-                        .get("schema")
-                        .map(|s| self.resolve(s))
-                        .unwrap_or(&Value::Null);
                     if let Some(problem) = check_query_value(name, v, schema) {
                         problems.push(problem);
                     }

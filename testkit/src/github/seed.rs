@@ -11,8 +11,8 @@ use super::failures::{Failure, FailureRule};
 use super::git::{self, TreeEdit};
 use super::server::{self, Shared};
 use super::state::{
-    AppInfo, CheckRun, Comment, HookDelivery, Installation, Job, PullRequest, RecordedRequest,
-    Repository, Violation, WorkflowRun, World,
+    AppInfo, CheckRun, Comment, HookDelivery, Installation, IssuedToken, Job, PullRequest,
+    RecordedRequest, Repository, Violation, WorkflowRun, World,
 };
 use super::{APP_PUBLIC_KEY_PEM, openapi};
 
@@ -119,6 +119,33 @@ impl FakeGitHub {
     /// Clone/push URL of a repository (authenticate with any user and an installation token).
     pub fn git_url(&self, owner: &str, repo: &str) -> String {
         format!("{}/git/{owner}/{repo}.git", self.shared.base_url)
+    }
+
+    /// A clone/push URL carrying `token` as the password (for the git CLI).
+    pub fn git_url_with_token(&self, owner: &str, repo: &str, token: &str) -> String {
+        let base = self.shared.base_url.trim_start_matches("http://");
+        format!("http://x-access-token:{token}@{base}/git/{owner}/{repo}.git")
+    }
+
+    /// Issues an installation token directly, as if the App had asked for one,
+    /// for tests that need git or API access without running the App's auth.
+    /// Not counted in [`FakeGitHub::token_requests`].
+    pub fn mint_token(&self, installation: u64) -> Result<String, FakeError> {
+        self.world(|w| {
+            if !w.installations.contains_key(&installation) {
+                return Err(FakeError::NoSuchInstallation(installation));
+            }
+            let token = format!("ghs_fake{installation}x{:028}", w.next_id());
+            let expires_at = Utc::now() + w.token_ttl;
+            w.tokens.insert(
+                token.clone(),
+                IssuedToken {
+                    installation,
+                    expires_at,
+                },
+            );
+            Ok(token)
+        })
     }
 
     pub fn app_id(&self) -> u64 {

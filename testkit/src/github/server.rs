@@ -77,6 +77,16 @@ fn json_response(
     for (k, v) in headers {
         builder = builder.header(k.as_str(), v.as_str());
     }
+    // The headers GitHub puts on every answer; clients read them for pacing.
+    if !headers.iter().any(|(k, _)| k == "x-ratelimit-remaining") {
+        let reset = Utc::now().timestamp() + 3600;
+        builder = builder
+            .header("x-ratelimit-limit", "5000")
+            .header("x-ratelimit-remaining", "4999")
+            .header("x-ratelimit-used", "1")
+            .header("x-ratelimit-reset", reset.to_string())
+            .header("x-ratelimit-resource", "core");
+    }
     let (content_type, bytes) = match body {
         Some(b) => (
             "application/json; charset=utf-8",
@@ -174,7 +184,7 @@ async fn api(shared: Arc<Shared>, request: Request<Body>) -> Response<Body> {
         }
     };
 
-    let problems = spec.check_request(&op, &query, body.as_ref());
+    let problems = spec.check_request(&matched, &query, body.as_ref());
     if !problems.is_empty() {
         let v = Violation {
             method,
@@ -206,9 +216,12 @@ async fn api(shared: Arc<Shared>, request: Request<Body>) -> Response<Body> {
     };
 
     let injected = failures::take(&mut shared.world().failures, &op);
+    let mut fail_after_applying = None;
     if let Some(failure) = injected {
         if let failures::Failure::Delay(d) = &failure {
             tokio::time::sleep(*d).await;
+        } else if let failures::Failure::ServerErrorAfterApplying(status) = &failure {
+            fail_after_applying = Some(*status);
         } else if let Some(r) = failures::reply_for(&failure, now.timestamp()) {
             return finish(
                 &shared,
@@ -260,6 +273,22 @@ async fn api(shared: Arc<Shared>, request: Request<Body>) -> Response<Body> {
         let target = shared.world().webhook_target.clone();
         if let Some(target) = target {
             tokio::spawn(handlers::app::redeliver(target, *delivery));
+        }
+    }
+    if let Some(status) = fail_after_applying {
+        // The change stands; only the answer is lost, as when GitHub times out late.
+        let r = failures::reply_for(&failures::Failure::ServerError(status), now.timestamp());
+        if let Some(r) = r {
+            return finish(
+                &shared,
+                &method,
+                &path,
+                Some(&op),
+                body,
+                r.status,
+                &r.headers,
+                Some(&r.body),
+            );
         }
     }
     respond(&shared, spec, &method, &path, &op, body, reply)

@@ -31,6 +31,7 @@ pub fn dispatch(op: &str, ctx: &mut Ctx<'_>) -> Option<Handled> {
         "git/get-commit" => get_git_commit(ctx),
         "repos/get-content" => get_content(ctx),
         "repos/create-or-update-file-contents" => put_content(ctx),
+        "repos/delete-file" => delete_content(ctx),
         "repos/get-collaborator-permission-level" => permission(ctx),
         _ => return None,
     })
@@ -568,6 +569,35 @@ fn put_content(ctx: &mut Ctx<'_>) -> Handled {
     Ok(Reply::json(
         status,
         json!({ "content": file, "commit": commit_json }),
+    ))
+}
+
+fn delete_content(ctx: &mut Ctx<'_>) -> Handled {
+    let g = ctx.git()?;
+    let default_branch = ctx.repo()?.default_branch.clone();
+    let branch = ctx
+        .str_field("branch")
+        .unwrap_or(&default_branch)
+        .to_string();
+    let path = ctx.param("path").trim_matches('/').to_string();
+    let head = git::branch_sha(&g, &branch).ok_or_else(|| Reply::error(404, "Branch not found"))?;
+    let (blob, _) = git::blob_at(&g, head, &path).ok_or_else(not_found)?;
+    let sha = ctx.str_field("sha").unwrap_or_default();
+    if blob.to_string() != sha {
+        return Err(Reply::error(409, &format!("{path} does not match {sha}")));
+    }
+    let bot = ctx.actor();
+    let sig = git::signature(&bot, "bot@users.noreply.fake-github.invalid")
+        .map_err(|e| unprocessable(&e))?;
+    let message = ctx.str_field("message").unwrap_or_default().to_string();
+    let edit = TreeEdit::Remove { path };
+    let commit = git::commit_on_branch(&g, &branch, None, &[edit], &message, &sig)
+        .map_err(|e| Reply::error(500, &e))?;
+    let repo = ctx.repo()?;
+    let commit_json = git_commit(ctx.base, repo, &g, commit).ok_or_else(not_found)?;
+    Ok(Reply::json(
+        200,
+        json!({ "content": null, "commit": commit_json }),
     ))
 }
 
