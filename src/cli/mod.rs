@@ -4,6 +4,8 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 
+pub mod bench;
+
 #[derive(Debug, Parser)]
 #[command(
     name = "fixwright",
@@ -16,9 +18,15 @@ pub struct Cli {
 }
 
 #[derive(Debug, Subcommand)]
-pub enum Command {}
+pub enum Command {
+    /// Benchmarks.
+    #[command(subcommand)]
+    Bench(bench::BenchCommand),
+}
 
 /// Parses the command line, runs the chosen job and maps its result to an exit code.
 pub async fn main() -> ExitCode {
-    match Cli::parse().command {}
+    match Cli::parse().command {
+        Command::Bench(cmd) => bench::run(cmd),
+    }
 }

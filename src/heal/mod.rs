@@ -44,3 +44,6 @@ pub struct Heal {
     /// One line on why this selector was chosen.
     pub rationale: String,
 }
+
+pub mod bench;
+pub mod json;
