@@ -5,7 +5,7 @@ use std::process::ExitCode;
 
 use clap::{Args, Subcommand, ValueEnum};
 
-use crate::heal::bench::{self, Healers, JsonHealer};
+use crate::heal::bench::{self, Healers, HtmlHealer, JsonHealer};
 
 #[derive(Debug, Subcommand)]
 pub enum BenchCommand {
@@ -26,6 +26,10 @@ pub struct HealArgs {
     /// Also list every case's answer, score and time.
     #[arg(long)]
     pub per_case: bool,
+    /// Write the calibration fitted on the fit half to this file (the prior a
+    /// new installation starts from: data/calibration/prior.json).
+    #[arg(long, num_args = 0..=1, default_missing_value = "data/calibration/prior.json")]
+    pub write_prior: Option<PathBuf>,
 }
 
 #[derive(Clone, Copy, Debug, ValueEnum)]
@@ -47,17 +51,47 @@ pub fn run(cmd: BenchCommand) -> ExitCode {
     }
 }
 
-fn heal(args: &HealArgs) -> Result<(), bench::BenchError> {
+/// Why the benchmark could not run to the end.
+#[derive(Debug, thiserror::Error)]
+pub enum BenchCliError {
+    #[error(transparent)]
+    Corpus(#[from] bench::BenchError),
+    #[error("cannot fit the calibration: {0}")]
+    Calibration(#[from] crate::confidence::calibration::CalibrationError),
+    #[error("cannot write the prior to {path}: {source}")]
+    WritePrior {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+}
+
+fn heal(args: &HealArgs) -> Result<(), BenchCliError> {
     let mut cases = bench::load_cases(&args.corpus)?;
     if args.cases.is_dir() {
         cases.extend(bench::load_cases(&args.cases)?);
     }
     let healers = Healers {
         json: &JsonHealer,
-        html: None,
+        html: Some(&HtmlHealer),
     };
     let results: Vec<_> = cases.iter().map(|c| bench::run_case(&healers, c)).collect();
     let report = bench::report(&results);
+    let calibrated = bench::calibrate(&results)?;
+    let held_out = bench::report(&calibrated.held_out);
+    if let Some(path) = &args.write_prior {
+        let write = || -> std::io::Result<()> {
+            if let Some(dir) = path.parent() {
+                std::fs::create_dir_all(dir)?;
+            }
+            let body = serde_json::to_string_pretty(&calibrated.calibration)
+                .map_err(std::io::Error::other)?;
+            std::fs::write(path, body + "\n")
+        };
+        write().map_err(|source| BenchCliError::WritePrior {
+            path: path.clone(),
+            source,
+        })?;
+    }
     match args.format {
         Format::Text => {
             if args.per_case {
@@ -72,10 +106,23 @@ fn heal(args: &HealArgs) -> Result<(), bench::BenchError> {
                     );
                 }
             }
+            println!("every case, raw healer scores:");
             print!("{}", bench::render_table(&report));
+            println!(
+                "\nheld-out half ({} cases), scores calibrated on the other half ({} proposals):",
+                calibrated.held_out.len(),
+                calibrated.fitted_on
+            );
+            print!("{}", bench::render_table(&held_out));
         }
         Format::Json => {
-            let out = serde_json::json!({ "report": report, "cases": results });
+            let out = serde_json::json!({
+                "report": report,
+                "held_out": held_out,
+                "calibration": calibrated.calibration,
+                "calibration_fitted_on": calibrated.fitted_on,
+                "cases": results,
+            });
             println!("{out}");
         }
     }

@@ -12,6 +12,7 @@ use std::time::Instant;
 use serde::{Deserialize, Serialize};
 
 use super::{HealOutcome, Selector, SelectorKind};
+use crate::confidence::calibration::{CalibrationError, IsotonicCalibration, Outcome};
 
 /// Answers scored below this count as refusals (the medium band's floor).
 pub const MEDIUM_THRESHOLD: f64 = 0.70;
@@ -138,6 +139,18 @@ impl DocumentHealer for JsonHealer {
     }
     fn heal(&self, old: &str, new: &str, selector: &Selector) -> HealOutcome {
         super::json::heal(old, new, selector)
+    }
+}
+
+/// The HTML selector healer (CSS and XPath, evaluated as parsel does).
+pub struct HtmlHealer;
+
+impl DocumentHealer for HtmlHealer {
+    fn extract(&self, doc: &str, selector: &Selector) -> Result<Vec<String>, String> {
+        super::html::extract(doc, selector).map_err(|e| e.to_string())
+    }
+    fn heal(&self, old: &str, new: &str, selector: &Selector) -> HealOutcome {
+        super::html::heal(old, new, selector)
     }
 }
 
@@ -376,6 +389,44 @@ pub fn report(results: &[CaseResult]) -> Report {
     }
 }
 
+/// A calibration fitted on one half of the results and the other half scored
+/// with it.
+pub struct Calibrated {
+    pub calibration: IsotonicCalibration,
+    /// Proposals the calibration was fitted on.
+    pub fitted_on: usize,
+    /// The held-out results, verdicts recomputed on calibrated scores.
+    pub held_out: Vec<CaseResult>,
+}
+
+/// Fits an isotonic calibration on the proposals of the fit half (label: the
+/// proposal extracts the expected values) and rescores the other half with it.
+pub fn calibrate(results: &[CaseResult]) -> Result<Calibrated, CalibrationError> {
+    let outcomes: Vec<Outcome> = results
+        .iter()
+        .filter(|r| r.ran && r.proposed && in_fit_half(&r.id))
+        .map(|r| Outcome::new(r.raw_score.clamp(0.0, 1.0), r.proposal_correct))
+        .collect();
+    let calibration = IsotonicCalibration::fit(&outcomes)?;
+    let held_out = results
+        .iter()
+        .filter(|r| !in_fit_half(&r.id))
+        .cloned()
+        .map(|mut r| {
+            if r.proposed {
+                r.score = calibration.apply(r.raw_score);
+            }
+            apply_threshold(&mut r);
+            r
+        })
+        .collect();
+    Ok(Calibrated {
+        calibration,
+        fitted_on: outcomes.len(),
+        held_out,
+    })
+}
+
 /// The corpus README's value-matching baseline (tier, n, healed, wrong,
 /// refused, correct refusals, refusal cases), printed for comparison.
 pub const BASELINE: [(u8, usize, usize, usize, usize, usize, usize); 3] = [
@@ -589,6 +640,43 @@ mod tests {
         assert_eq!(rep.overall.median_ms, 3.0);
         assert_eq!(rep.overall.p95_ms, 4.0);
         assert!(render_table(&rep).contains("tier 2 decoy"));
+    }
+
+    #[test]
+    fn calibration_is_fitted_on_one_half_and_applied_to_the_other() {
+        // Wrong answers at 0.9, right ones at 0.99, on both halves.
+        let mut results = Vec::new();
+        for i in 0..200 {
+            let correct = i % 2 == 0;
+            results.push(CaseResult {
+                id: format!("case-{i}"),
+                tier: 1,
+                kind: "json_key_rename".into(),
+                decoy: None,
+                expects_refusal: false,
+                selector: Some("$.x".into()),
+                raw_score: if correct { 0.99 } else { 0.9 },
+                score: 0.0,
+                proposal_correct: correct,
+                proposed: true,
+                ran: true,
+                verdict: Verdict::NotRun,
+                millis: 1.0,
+                reason: None,
+            });
+        }
+        let cal = calibrate(&results).unwrap();
+        assert!(cal.held_out.iter().all(|r| !in_fit_half(&r.id)));
+        assert_eq!(cal.fitted_on + cal.held_out.len(), 200);
+        // The 0.9 answers were all wrong: calibrated to 0, they become refusals.
+        for r in &cal.held_out {
+            let expected = if r.proposal_correct {
+                Verdict::Healed
+            } else {
+                Verdict::Refused
+            };
+            assert_eq!(r.verdict, expected, "{}", r.id);
+        }
     }
 
     #[test]
