@@ -49,3 +49,4 @@ pub struct Heal {
 
 pub mod bench;
 pub mod json;
+pub mod source;
