@@ -92,6 +92,8 @@ pub struct SelectorLiteral {
     pub role: Role,
     /// Source text of the whole call or read, for humans.
     pub call_text: String,
+    /// Bytes of the whole call or read (literals of one `find()` share it).
+    pub call_range: Range<usize>,
     /// For JSON key reads: the chain this key is part of, up to and
     /// including this key (`data["a"][0]["b"]` gives a, 0, b at "b").
     pub key_chain: Vec<KeyStep>,
@@ -435,6 +437,7 @@ fn literal(
         call: kind,
         role,
         call_text: text(call, src).to_string(),
+        call_range: call.byte_range(),
         key_chain: chain,
         editable,
     })
