@@ -56,8 +56,8 @@ pub fn run(cmd: BenchCommand) -> ExitCode {
 pub enum BenchCliError {
     #[error(transparent)]
     Corpus(#[from] bench::BenchError),
-    #[error("cannot fit the calibration: {0}")]
-    Calibration(#[from] crate::confidence::calibration::CalibrationError),
+    #[error("cannot fit the calibration to write as the prior: {0}")]
+    Calibration(String),
     #[error("cannot write the prior to {path}: {source}")]
     WritePrior {
         path: PathBuf,
@@ -76,15 +76,18 @@ fn heal(args: &HealArgs) -> Result<(), BenchCliError> {
     };
     let results: Vec<_> = cases.iter().map(|c| bench::run_case(&healers, c)).collect();
     let report = bench::report(&results);
-    let calibrated = bench::calibrate(&results)?;
-    let held_out = bench::report(&calibrated.held_out);
+    // A corpus too small to fit on still gets its raw report.
+    let calibrated = bench::calibrate(&results);
     if let Some(path) = &args.write_prior {
+        let calibration = match &calibrated {
+            Ok(c) => &c.calibration,
+            Err(e) => return Err(BenchCliError::Calibration(e.to_string())),
+        };
         let write = || -> std::io::Result<()> {
             if let Some(dir) = path.parent() {
                 std::fs::create_dir_all(dir)?;
             }
-            let body = serde_json::to_string_pretty(&calibrated.calibration)
-                .map_err(std::io::Error::other)?;
+            let body = serde_json::to_string_pretty(calibration).map_err(std::io::Error::other)?;
             std::fs::write(path, body + "\n")
         };
         write().map_err(|source| BenchCliError::WritePrior {
@@ -92,6 +95,9 @@ fn heal(args: &HealArgs) -> Result<(), BenchCliError> {
             source,
         })?;
     }
+    let held_out = calibrated.as_ref().ok().map(|c| bench::report(&c.held_out));
+    let calibration = calibrated.as_ref().ok().map(|c| &c.calibration);
+    let fitted_on = calibrated.as_ref().map_or(0, |c| c.fitted_on);
     match args.format {
         Format::Text => {
             if args.per_case {
@@ -108,19 +114,24 @@ fn heal(args: &HealArgs) -> Result<(), BenchCliError> {
             }
             println!("every case, raw healer scores:");
             print!("{}", bench::render_table(&report));
-            println!(
-                "\nheld-out half ({} cases), scores calibrated on the other half ({} proposals):",
-                calibrated.held_out.len(),
-                calibrated.fitted_on
-            );
-            print!("{}", bench::render_table(&held_out));
+            match &calibrated {
+                Ok(c) => {
+                    println!(
+                        "\nheld-out half ({} cases), scores calibrated on the other half ({} proposals):",
+                        c.held_out.len(),
+                        c.fitted_on
+                    );
+                    print!("{}", bench::render_table(&bench::report(&c.held_out)));
+                }
+                Err(e) => println!("\nno calibration fitted: {e}"),
+            }
         }
         Format::Json => {
             let out = serde_json::json!({
                 "report": report,
                 "held_out": held_out,
-                "calibration": calibrated.calibration,
-                "calibration_fitted_on": calibrated.fitted_on,
+                "calibration": calibration,
+                "calibration_fitted_on": fitted_on,
                 "cases": results,
             });
             println!("{out}");
