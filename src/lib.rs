@@ -12,4 +12,5 @@ pub mod cli;
 pub mod confidence;
 pub mod config;
 pub mod heal;
+pub mod policy;
 pub mod store;
