@@ -1,5 +1,6 @@
 //! The `fixwright` command line: one subcommand per job.
 
+pub mod bench;
 pub mod calibrate;
 pub mod config;
 
@@ -22,6 +23,9 @@ pub struct Cli {
 
 #[derive(Debug, Subcommand)]
 pub enum Command {
+    /// Benchmarks.
+    #[command(subcommand)]
+    Bench(bench::BenchCommand),
     /// Repository policy (.github/fixwright.yml).
     Config(config::ConfigArgs),
     /// Fit confidence calibration from recorded outcomes.
@@ -33,6 +37,7 @@ pub enum Command {
 /// Parses the command line, runs the chosen job and maps its result to an exit code.
 pub async fn main() -> ExitCode {
     match Cli::parse().command {
+        Command::Bench(cmd) => bench::run(cmd),
         Command::Config(args) => config::run(args),
         Command::Calibrate(args) => calibrate::run(args).await,
         Command::Setup(args) => report(setup::run(*args).await),
