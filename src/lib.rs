@@ -10,4 +10,5 @@
 pub mod cli;
 pub mod config;
 pub mod heal;
+pub mod python;
 pub mod store;
