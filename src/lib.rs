@@ -11,4 +11,5 @@ pub mod cli;
 pub mod config;
 pub mod heal;
 pub mod python;
+pub mod repair;
 pub mod store;
