@@ -3,3 +3,5 @@
 //! attempt, and the replay that proves a fix in Python.
 
 pub mod attempt;
+pub mod scraper;
+pub mod workspace;
