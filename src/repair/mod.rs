@@ -3,5 +3,6 @@
 //! attempt, and the replay that proves a fix in Python.
 
 pub mod attempt;
+pub mod replay;
 pub mod scraper;
 pub mod workspace;
