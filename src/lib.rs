@@ -10,6 +10,8 @@
 pub mod cli;
 pub mod config;
 pub mod heal;
+pub mod incident;
+pub mod memory;
 pub mod python;
 pub mod repair;
 pub mod store;
