@@ -8,6 +8,7 @@
 //! one place that talks to GitHub.
 
 pub mod cli;
+pub mod confidence;
 pub mod config;
 pub mod heal;
 pub mod incident;
