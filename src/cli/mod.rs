@@ -4,6 +4,9 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 
+pub mod demo;
+pub mod repair;
+
 #[derive(Debug, Parser)]
 #[command(
     name = "fixwright",
@@ -16,9 +19,17 @@ pub struct Cli {
 }
 
 #[derive(Debug, Subcommand)]
-pub enum Command {}
+pub enum Command {
+    /// Repair one scraper of a local git repository.
+    Repair(repair::RepairArgs),
+    /// Heal a scraper of the built-in example repository in a temporary copy.
+    Demo(demo::DemoArgs),
+}
 
 /// Parses the command line, runs the chosen job and maps its result to an exit code.
 pub async fn main() -> ExitCode {
-    match Cli::parse().command {}
+    match Cli::parse().command {
+        Command::Repair(args) => repair::run(args).await,
+        Command::Demo(args) => demo::run(args).await,
+    }
 }
