@@ -176,3 +176,18 @@ pub fn abbreviate_diff(diff: &str, fixtures: &[&str]) -> String {
     }
     out
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn replaced_fixtures_are_shown_by_name_only() {
+        let diff = "diff --git a/s.py b/s.py\n--- a/s.py\n+++ b/s.py\n@@ -1 +1 @@\n-a\n+b\ndiff --git a/tests/files/s.html b/tests/files/s.html\n--- a/tests/files/s.html\n+++ b/tests/files/s.html\n@@ -1,2 +1,2 @@\n-<p>\n+<div>\n";
+        let shown = abbreviate_diff(diff, &["tests/files/s.html"]);
+        assert_eq!(
+            shown,
+            "diff --git a/s.py b/s.py\n--- a/s.py\n+++ b/s.py\n@@ -1 +1 @@\n-a\n+b\ndiff --git a/tests/files/s.html b/tests/files/s.html\n--- a/tests/files/s.html\n+++ b/tests/files/s.html\n  (3 lines of the saved response not shown)\n"
+        );
+    }
+}
