@@ -15,4 +15,5 @@ pub mod incident;
 pub mod memory;
 pub mod python;
 pub mod repair;
+pub mod policy;
 pub mod store;

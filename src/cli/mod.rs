@@ -4,6 +4,8 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 
+pub mod calibrate;
+pub mod config;
 pub mod demo;
 pub mod repair;
 
@@ -24,6 +26,10 @@ pub enum Command {
     Repair(repair::RepairArgs),
     /// Heal a scraper of the built-in example repository in a temporary copy.
     Demo(demo::DemoArgs),
+    /// Repository policy (.github/fixwright.yml).
+    Config(config::ConfigArgs),
+    /// Fit confidence calibration from recorded outcomes.
+    Calibrate(calibrate::CalibrateArgs),
 }
 
 /// Parses the command line, runs the chosen job and maps its result to an exit code.
@@ -31,5 +37,7 @@ pub async fn main() -> ExitCode {
     match Cli::parse().command {
         Command::Repair(args) => repair::run(args).await,
         Command::Demo(args) => demo::run(args).await,
+        Command::Config(args) => config::run(args),
+        Command::Calibrate(args) => calibrate::run(args).await,
     }
 }
