@@ -7,6 +7,7 @@
 //! a workspace; `confidence` and `policy` decide what happens; `github` is the
 //! one place that talks to GitHub.
 
+pub mod agents;
 pub mod cli;
 pub mod confidence;
 pub mod config;

@@ -4,6 +4,7 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 
+pub mod bench;
 pub mod calibrate;
 pub mod config;
 pub mod demo;
@@ -26,6 +27,9 @@ pub enum Command {
     Repair(repair::RepairArgs),
     /// Heal a scraper of the built-in example repository in a temporary copy.
     Demo(demo::DemoArgs),
+    /// Benchmarks.
+    #[command(subcommand)]
+    Bench(bench::BenchCommand),
     /// Repository policy (.github/fixwright.yml).
     Config(config::ConfigArgs),
     /// Fit confidence calibration from recorded outcomes.
@@ -37,6 +41,7 @@ pub async fn main() -> ExitCode {
     match Cli::parse().command {
         Command::Repair(args) => repair::run(args).await,
         Command::Demo(args) => demo::run(args).await,
+        Command::Bench(cmd) => bench::run(cmd),
         Command::Config(args) => config::run(args),
         Command::Calibrate(args) => calibrate::run(args).await,
     }
