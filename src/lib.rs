@@ -14,7 +14,7 @@ pub mod config;
 pub mod heal;
 pub mod incident;
 pub mod memory;
+pub mod policy;
 pub mod python;
 pub mod repair;
-pub mod policy;
 pub mod store;

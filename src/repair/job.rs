@@ -13,6 +13,7 @@ use super::replay::{self, ContentKind, ReplayError, ReplayVerdict, Replayer, Sav
 use super::scraper::{self, Scraper, ScraperError};
 use super::steps::{self, ConfidenceView, DiagnosisView, PolicyContext};
 use super::workspace::{self, AttemptWorktree, CommitSha, Workspace, WorkspaceError};
+use crate::confidence::Band;
 use crate::python::{EnvInputs, ProvisionError, Provisioner};
 use crate::store::{Store, StoreError};
 
@@ -74,6 +75,8 @@ pub enum RepairError {
     NoEvidence,
     #[error("{0}")]
     Policy(String),
+    #[error("cannot load the confidence calibration: {0}")]
+    Calibration(String),
     #[error("cannot create the data directory {}: {source}", path.display())]
     DataDir {
         path: PathBuf,
@@ -309,12 +312,14 @@ async fn work(
     progress.step("proposing a fix with the built-in healer");
     let files = scraper_files(&inputs.workspace, &inputs.base, &inputs.scraper)?;
     let fixture = saved_fixture(&files, &inputs.scraper, failing.kind);
+    let fixture_ref = fixture.as_ref().map(|(path, body)| (path.as_path(), body));
     let fix = match steps::propose(
         &inputs.scraper,
         &files,
-        fixture.as_ref(),
+        fixture_ref,
         failing,
         &ctx.report.diagnosis,
+        &inputs.log,
     )
     .await
     {
@@ -345,10 +350,11 @@ async fn work(
     )
     .await?;
 
-    let diff_lines = changed_lines(&files, &edits);
+    // The diff-size limit is about code: a replaced fixture is data.
+    let code_lines = changed_lines(&files, &fix.edits.iter().cloned().collect());
     let refusals = inputs
         .policy
-        .check_apply(&inputs.scraper, &edits, diff_lines, attempt_number);
+        .check_apply(&edits, code_lines, attempt_number);
     if !refusals.is_empty() {
         progress.step("policy refused the proposal");
         ctx.report.policy_refusals = refusals.clone();
@@ -393,20 +399,16 @@ async fn work(
     )
     .await?;
 
-    let code_lines = changed_lines(&files, &fix.edits.iter().cloned().collect());
     let rate = strategy_record(ctx.store, &fix.strategy, &ctx.report.diagnosis.class).await;
-    let confidence = steps::score(&inputs.policy, &fix, &verdict, code_lines, rate);
+    let confidence =
+        steps::score(ctx.store, &inputs.policy, &fix, &verdict, code_lines, rate).await?;
     progress.step(&format!(
         "confidence {:.3} ({})",
         confidence.calibrated, confidence.band
     ));
-    let merge = inputs.policy.check_merge(
-        &inputs.scraper,
-        &edits,
-        diff_lines,
-        attempt_number,
-        &confidence,
-    );
+    let merge = inputs
+        .policy
+        .check_merge(&edits, code_lines, attempt_number, confidence.band);
     ctx.report.confidence = Some(confidence.clone());
 
     if !inputs.policy.writes() {
@@ -537,17 +539,20 @@ fn saved_fixture(
     files: &BTreeMap<PathBuf, Vec<u8>>,
     scraper: &Scraper,
     kind: ContentKind,
-) -> Option<SavedResponse> {
-    scraper
-        .fixtures
-        .iter()
-        .filter_map(|path| files.get(path))
-        .find(|body| ContentKind::sniff(body) == Some(kind))
-        .map(|body| SavedResponse {
-            body: body.clone(),
-            kind,
-            url: None,
+) -> Option<(PathBuf, SavedResponse)> {
+    scraper.fixtures.iter().find_map(|path| {
+        let body = files.get(path)?;
+        (ContentKind::sniff(body) == Some(kind)).then(|| {
+            (
+                path.clone(),
+                SavedResponse {
+                    body: body.clone(),
+                    kind,
+                    url: None,
+                },
+            )
         })
+    })
 }
 
 fn scraper_fixture_on_disk(
@@ -621,13 +626,13 @@ pub fn changed_lines(
 
 /// What Fixwright would do next on GitHub with a committed fix.
 pub fn next_step(confidence: &ConfidenceView, merge: &steps::MergeDecision) -> String {
-    match confidence.band.as_str() {
-        "high" if merge.allowed => "push the branch, open a pull request labelled `fixwright: high`, merge it with the head SHA as guard once the gates are green, let the deploy workflow ship it, and verify the scraper's next run (revert automatically if it fails)".to_owned(),
-        "high" => format!(
+    match confidence.band {
+        Band::High if merge.allowed => "push the branch, open a pull request labelled `fixwright: high`, merge it with the head SHA as guard once the gates are green, let the deploy workflow ship it, and verify the scraper's next run (revert automatically if it fails)".to_owned(),
+        Band::High => format!(
             "push the branch and open a pull request labelled `fixwright: high` for review: policy does not allow an automatic merge ({})",
             merge.refusals.join("; ")
         ),
-        "medium" => "push the branch, open a pull request labelled `fixwright: medium` and request review from the scraper's code owners".to_owned(),
-        _ => "push the branch as a draft pull request labelled `fixwright: low`, and open an alert issue with the diagnosis for a human".to_owned(),
+        Band::Medium => "push the branch, open a pull request labelled `fixwright: medium` and request review from the scraper's code owners".to_owned(),
+        Band::Low => "push the branch as a draft pull request labelled `fixwright: low`, and open an alert issue with the diagnosis for a human".to_owned(),
     }
 }

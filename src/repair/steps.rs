@@ -10,8 +10,15 @@ use serde::Serialize;
 use super::job::RepairError;
 use super::replay::{ContentKind, ReplayVerdict, SavedResponse};
 use super::scraper::{Layout, Scraper};
-use crate::heal::{HealOutcome, Selector, SelectorKind};
+use crate::agents::contract::{
+    self, AgentName, AgentRequest, CONTRACT_VERSION, Change, Document, DocumentFormat, SourceFile,
+    Strategy, TaskKind,
+};
+use crate::agents::{Agent, healer::Healer};
+use crate::confidence::{self, Band, Replay};
 use crate::incident::{self, Evidence, FailingResponse};
+use crate::policy::{self, CedarPolicy, ProposalFacts, RepoPolicy};
+use crate::store::Store;
 
 /// The diagnosis as the report shows it.
 #[derive(Clone, Debug, Serialize)]
@@ -75,173 +82,126 @@ pub struct Fix {
     /// The agent's own score in [0, 1].
     pub score: f64,
     pub edits: Vec<(PathBuf, Vec<u8>)>,
-    /// Each replaced literal: (before, after).
-    pub changes: Vec<(String, String)>,
 }
 
 impl Fix {
     /// One line for a commit subject.
     pub fn summary(&self) -> String {
-        match self.changes.as_slice() {
-            [(before, after)] => format!("heal `{before}` -> `{after}`"),
-            changes => format!("heal {} selectors", changes.len()),
+        match self.strategy.as_str() {
+            "selector_heal" => "heal selectors after a page change".to_owned(),
+            "json_key_heal" => "heal JSON keys after an API change".to_owned(),
+            other => format!("{other} fix"),
         }
     }
 }
 
-/// A selector string literal in a scraper's source.
-#[derive(Clone, Debug, PartialEq, Eq)]
-struct Literal {
-    selector: Selector,
-    /// Byte range of the literal's content (inside the quotes).
-    start: usize,
-    end: usize,
-    quote: char,
+fn document(response: &SavedResponse, path: Option<&Path>) -> Document {
+    Document {
+        format: match response.kind {
+            ContentKind::Html => DocumentFormat::Html,
+            ContentKind::Json => DocumentFormat::Json,
+        },
+        body: String::from_utf8_lossy(&response.body).into_owned(),
+        path: path.map(|p| p.display().to_string()),
+        url: response.url.clone(),
+        status: None,
+    }
 }
 
-/// The selector literals passed to `.css()`, `.xpath()`, `.select()` and
-/// `.select_one()` in `source` (plain or raw single- or double-quoted strings).
-fn selector_literals(source: &str) -> Vec<Literal> {
-    static PATTERN: std::sync::OnceLock<Option<regex::Regex>> = std::sync::OnceLock::new();
-    let Some(pattern) = PATTERN
-        .get_or_init(|| {
-            regex::Regex::new(r#"\.(css|xpath|select_one|select)\(\s*r?(?:"((?:[^"\\\n]|\\.)*)"|'((?:[^'\\\n]|\\.)*)')"#).ok()
-        })
-        .as_ref()
-    else {
-        return Vec::new();
-    };
-    pattern
-        .captures_iter(source)
-        .filter_map(|caps| {
-            let kind = match &caps[1] {
-                "xpath" => SelectorKind::Xpath,
-                _ => SelectorKind::Css,
-            };
-            let (content, quote) = match (caps.get(2), caps.get(3)) {
-                (Some(m), _) => (m, '"'),
-                (_, Some(m)) => (m, '\''),
-                _ => return None,
-            };
-            if content.as_str().contains('\\') {
-                return None; // escapes would need Python's rules to evaluate
-            }
-            Some(Literal {
-                selector: Selector {
-                    kind,
-                    expr: content.as_str().to_owned(),
-                },
-                start: content.start(),
-                end: content.end(),
-                quote,
-            })
-        })
-        .collect()
+fn strategy_name(strategy: &Strategy) -> String {
+    match strategy {
+        Strategy::SelectorHeal => "selector_heal".into(),
+        Strategy::JsonKeyHeal => "json_key_heal".into(),
+        Strategy::Refuse => "refuse".into(),
+        Strategy::Other(name) => name.clone(),
+    }
 }
 
-/// Proposes a fix with the built-in healer: every selector literal of the
-/// scraper's module that no longer selects on the new page what it selected
-/// on the saved fixture is healed and edited in place. Refuses, with the
-/// reason, when there is nothing it can heal.
+/// Asks the built-in healer (through the agent contract) for a fix of the
+/// scraper's module. `Err` carries the reason when it refuses or cannot help.
 pub async fn propose(
     scraper: &Scraper,
     files: &BTreeMap<PathBuf, Vec<u8>>,
-    fixture: Option<&SavedResponse>,
+    fixture: Option<(&Path, &SavedResponse)>,
     failing: &SavedResponse,
     diagnosis: &DiagnosisView,
+    log: &str,
 ) -> Result<Fix, String> {
-    let Some(fixture) = fixture else {
+    let Some((fixture_path, fixture)) = fixture else {
         return Err(format!(
             "{} has no saved {} fixture to learn the expected data from",
             scraper.name,
             kind_name(failing.kind)
         ));
     };
-    if failing.kind != ContentKind::Html {
-        return Err(
-            "the built-in healer here heals HTML selectors; JSON key drift is not healed yet"
-                .into(),
-        );
-    }
-    let source = files
+    // Only the module is the healer's to edit; the fixture travels as evidence.
+    let module = files
         .get(&scraper.module)
-        .map(|b| String::from_utf8_lossy(b).into_owned())
         .ok_or_else(|| format!("cannot read {}", scraper.module.display()))?;
-    let old_html = String::from_utf8_lossy(&fixture.body).into_owned();
-    let new_html = String::from_utf8_lossy(&failing.body).into_owned();
-    let literals = selector_literals(&source);
-    if literals.is_empty() {
+    let request = AgentRequest {
+        version: CONTRACT_VERSION,
+        agent: AgentName("healer".into()),
+        task: TaskKind::Fix,
+        scraper: contract::ScraperName(scraper.name.to_string()),
+        files: vec![SourceFile {
+            path: scraper.module.display().to_string(),
+            content: String::from_utf8_lossy(module).into_owned(),
+        }],
+        evidence: contract::Evidence {
+            error_class: Some(diagnosis.class.clone()),
+            fingerprint: Some(diagnosis.fingerprint.clone()),
+            log_excerpt: (!log.is_empty()).then(|| tail_lines(log, 40)),
+            fixture: Some(document(fixture, Some(fixture_path))),
+            response: Some(document(failing, None)),
+        },
+        memory: Vec::new(),
+        attempts: Vec::new(),
+        hints: Vec::new(),
+        budget: contract::Budget::default(),
+    };
+    let healer = Healer;
+    let proposal = healer
+        .invoke(&request)
+        .await
+        .map_err(|e| format!("the healer failed: {e}"))?;
+    if proposal.strategy == Strategy::Refuse || proposal.edits.is_empty() {
         return Err(format!(
-            "no selector literals found in {}",
-            scraper.module.display()
+            "the healer refused (its score {:.2}): {}",
+            proposal.confidence,
+            one_line(&proposal.rationale)
         ));
     }
-    let mut healed = Vec::new();
-    let mut refusals = Vec::new();
-    for literal in literals {
-        let outcome = crate::heal::html::heal(&old_html, &new_html, &literal.selector);
-        match outcome {
-            HealOutcome::Unchanged => {}
-            HealOutcome::Healed(heal)
-                if !heal.selector.expr.contains(literal.quote)
-                    && heal.selector.kind == literal.selector.kind =>
-            {
-                healed.push((literal, heal));
+    let mut edits = Vec::new();
+    for edit in proposal.edits {
+        match edit.change {
+            Change::Content { content } => {
+                edits.push((PathBuf::from(edit.path), content.into_bytes()))
             }
-            HealOutcome::Healed(heal) => refusals.push(format!(
-                "`{}` heals to `{}`, which cannot be written in the same literal",
-                literal.selector.expr, heal.selector.expr
-            )),
-            HealOutcome::Refused { reason, .. } => {
-                refusals.push(format!("`{}`: {reason}", literal.selector.expr));
+            Change::Diff { .. } => {
+                return Err(format!(
+                    "the healer sent a diff for {}, which this job does not apply",
+                    edit.path
+                ));
             }
         }
     }
-    if healed.is_empty() {
-        return Err(if refusals.is_empty() {
-            format!(
-                "every selector in {} still selects on the new page what it selected on the fixture; the {} is not a selector change the healer can fix",
-                scraper.module.display(),
-                diagnosis.class
-            )
-        } else {
-            format!("the healer refused: {}", refusals.join("; "))
-        });
-    }
-    let mut edited = source.clone();
-    // Edit from the end so earlier byte ranges stay valid.
-    healed.sort_by_key(|(literal, _)| std::cmp::Reverse(literal.start));
-    for (literal, heal) in &healed {
-        edited.replace_range(literal.start..literal.end, &heal.selector.expr);
-    }
-    healed.reverse();
-    let score = healed.iter().map(|(_, h)| h.score).fold(1.0_f64, f64::min);
-    let rationale = healed
-        .iter()
-        .map(|(literal, heal)| {
-            format!(
-                "`{}` -> `{}`: {}",
-                literal.selector.expr, heal.selector.expr, heal.rationale
-            )
-        })
-        .collect::<Vec<_>>()
-        .join("\n");
     Ok(Fix {
-        agent: "healer".into(),
-        strategy: "selector_heal".into(),
-        root_cause: format!(
-            "the page changed: {} selector(s) in {} no longer select what they did on the saved fixture",
-            healed.len(),
-            scraper.module.display()
-        ),
-        rationale,
-        score,
-        edits: vec![(scraper.module.clone(), edited.into_bytes())],
-        changes: healed
-            .iter()
-            .map(|(literal, heal)| (literal.selector.expr.clone(), heal.selector.expr.clone()))
-            .collect(),
+        agent: healer.name().to_owned(),
+        strategy: strategy_name(&proposal.strategy),
+        root_cause: proposal.root_cause,
+        rationale: proposal.rationale,
+        score: proposal.confidence,
+        edits,
     })
+}
+
+fn one_line(text: &str) -> String {
+    text.split_whitespace().collect::<Vec<_>>().join(" ")
+}
+
+fn tail_lines(text: &str, n: usize) -> String {
+    let lines: Vec<&str> = text.lines().collect();
+    lines[lines.len().saturating_sub(n)..].join("\n")
 }
 
 fn kind_name(kind: ContentKind) -> &'static str {
@@ -251,37 +211,26 @@ fn kind_name(kind: ContentKind) -> &'static str {
     }
 }
 
-/// The repository's rules for a repair, and the decisions made from them.
-#[derive(Clone, Debug)]
+/// The repository's policy (`.github/fixwright.yml` and
+/// `.github/fixwright.cedar`) for one scraper, and the decisions made from it.
+#[derive(Debug)]
 pub struct PolicyContext {
-    layout: Layout,
-    bands: Bands,
-    max_attempts: u32,
-    max_diff_lines: u32,
-    auto_merge: bool,
+    policy: RepoPolicy,
+    cedar: CedarPolicy,
+    scraper: policy::ScraperName,
 }
 
-/// Band thresholds: above `high` is high, from `medium` up is medium.
-#[derive(Clone, Copy, Debug, Serialize)]
-pub struct Bands {
-    pub high: f64,
-    pub medium: f64,
-}
-
-/// Paths no fix may touch, whatever the repository's file says.
-const ALWAYS_PROTECTED: [&str; 5] = [".github/", "deploy/", "k8s/", ".env", "secrets/"];
-
-/// Loads the repository's policy for `scraper`.
-pub fn load_policy(_repo: &Path, _scraper: &str) -> Result<PolicyContext, RepairError> {
+/// Loads the repository's policy for `scraper`; a bad policy file is an
+/// input error naming the file, line and field.
+pub fn load_policy(repo: &Path, scraper: &str) -> Result<PolicyContext, RepairError> {
+    let policy = RepoPolicy::load(repo).map_err(|e| RepairError::Policy(e.to_string()))?;
+    let name = policy::ScraperName::new(scraper).map_err(|e| RepairError::Policy(e.to_string()))?;
+    let cedar =
+        CedarPolicy::load(repo, &policy, &name).map_err(|e| RepairError::Policy(e.to_string()))?;
     Ok(PolicyContext {
-        layout: Layout::default(),
-        bands: Bands {
-            high: 0.95,
-            medium: 0.70,
-        },
-        max_attempts: 3,
-        max_diff_lines: 200,
-        auto_merge: true,
+        policy,
+        cedar,
+        scraper: name,
     })
 }
 
@@ -295,106 +244,89 @@ pub struct MergeDecision {
 impl PolicyContext {
     /// Where scrapers live in this repository.
     pub fn layout(&self) -> Layout {
-        self.layout.clone()
+        let mut layout = Layout::default();
+        match self.policy.scrapers.layout {
+            policy::file::Layout::Auto => {}
+            policy::file::Layout::Scrapy => layout.module_dirs.clear(),
+            policy::file::Layout::Flat => layout.scrapy = false,
+        }
+        layout
     }
 
     /// Why attempt number `attempt` may not run, if it may not.
     pub fn attempts_exhausted(&self, attempt: u32) -> Option<String> {
-        (attempt > self.max_attempts).then(|| {
-            format!(
-                "this is attempt {attempt}, the limit is {} per incident: a human takes over",
-                self.max_attempts
-            )
-        })
+        let limit = self.policy.limits.max_attempts;
+        (attempt > limit).then(|| policy::Refusal::AttemptsExhausted { attempt, limit }.to_string())
     }
 
-    /// Every reason the edits may not be committed to a repair branch.
+    fn facts(
+        &self,
+        edits: &BTreeMap<PathBuf, Vec<u8>>,
+        code_lines: u32,
+        attempt: u32,
+        band: Band,
+        replay: Replay,
+    ) -> ProposalFacts {
+        ProposalFacts {
+            agent: "healer".into(),
+            scraper: self.scraper.clone(),
+            paths: edits.keys().map(|p| p.display().to_string()).collect(),
+            diff_lines: code_lines,
+            attempt,
+            // The built-in healer makes no model call; this one invocation
+            // is all this job spends.
+            agent_calls_last_hour: 1,
+            agent_calls_last_day: 1,
+            band,
+            failed_gates: Vec::new(),
+            replay,
+        }
+    }
+
+    /// Every reason the edits may not be committed to a repair branch
+    /// (paths outside the scraper's files or protected, diff size, attempts),
+    /// decided by the repository's Cedar policy set. `code_lines` counts the
+    /// changed lines of code; a replaced fixture is data and is not counted.
     pub fn check_apply(
         &self,
-        scraper: &Scraper,
         edits: &BTreeMap<PathBuf, Vec<u8>>,
-        diff_lines: u32,
+        code_lines: u32,
         attempt: u32,
     ) -> Vec<String> {
-        let mut refusals = Vec::new();
-        for path in edits.keys() {
-            let text = path.display().to_string();
-            if ALWAYS_PROTECTED.iter().any(|p| text.starts_with(p)) {
-                refusals.push(format!("path `{text}` is protected"));
-            } else if !scraper.owns(path) {
-                refusals.push(format!("path `{text}` is not one of the scraper's files"));
-            }
-        }
-        if edits.is_empty() {
-            refusals.push("the proposal changes nothing".into());
-        }
-        let code_lines = diff_lines;
-        if code_lines
-            > self
-                .max_diff_lines
-                .saturating_add(fixture_allowance(scraper, edits))
-        {
-            refusals.push(format!(
-                "the diff has {code_lines} changed lines, the limit is {}",
-                self.max_diff_lines
-            ));
-        }
-        refusals.extend(self.attempts_exhausted(attempt));
-        refusals
+        let facts = self.facts(edits, code_lines, attempt, Band::Low, Replay::NotRun);
+        self.cedar
+            .decide(&facts)
+            .apply
+            .refusals
+            .iter()
+            .map(ToString::to_string)
+            .collect()
     }
 
     /// Whether the proven fix may be merged without a human.
     pub fn check_merge(
         &self,
-        scraper: &Scraper,
         edits: &BTreeMap<PathBuf, Vec<u8>>,
-        diff_lines: u32,
+        code_lines: u32,
         attempt: u32,
-        confidence: &ConfidenceView,
+        band: Band,
     ) -> MergeDecision {
-        let mut refusals = self.check_apply(scraper, edits, diff_lines, attempt);
-        if confidence.band != "high" {
-            refusals.push(format!(
-                "confidence band is {}, merging needs high",
-                confidence.band
-            ));
-        }
-        if !self.auto_merge {
-            refusals.push("auto-merge is off in .github/fixwright.yml".into());
-        }
+        let facts = self.facts(edits, code_lines, attempt, band, Replay::Passed);
+        let merge = self.cedar.decide(&facts).merge;
         MergeDecision {
-            allowed: refusals.is_empty(),
-            refusals,
+            allowed: merge.allowed,
+            refusals: merge.refusals.iter().map(ToString::to_string).collect(),
         }
     }
 
     /// Whether this repository's mode lets the job write branches.
     pub fn writes(&self) -> bool {
-        true
+        self.policy.mode.writes()
     }
 
     pub fn mode_name(&self) -> &'static str {
-        "on"
+        self.policy.mode.as_str()
     }
-
-    pub fn bands(&self) -> Bands {
-        self.bands
-    }
-}
-
-/// A replaced fixture is data, not code: its lines do not count against the
-/// diff-size limit.
-fn fixture_allowance(scraper: &Scraper, edits: &BTreeMap<PathBuf, Vec<u8>>) -> u32 {
-    edits
-        .iter()
-        .filter(|(path, _)| {
-            scraper
-                .fixtures_dir
-                .as_ref()
-                .is_some_and(|d| path.starts_with(d))
-        })
-        .map(|(_, body)| String::from_utf8_lossy(body).lines().count() as u32 * 2)
-        .sum()
 }
 
 /// One factor of a confidence score.
@@ -414,103 +346,61 @@ pub struct Factor {
 pub struct ConfidenceView {
     pub raw: f64,
     pub calibrated: f64,
-    pub band: String,
+    pub band: Band,
     pub factors: Vec<Factor>,
+    /// Why the raw score was capped, if it was.
+    pub cap: Option<String>,
+    /// What the calibration in force was fitted on.
+    pub calibration: Option<String>,
 }
 
-/// Scores a proven fix from independent evidence: the agent's own score, the
-/// replay, the size of the code change and the strategy's track record.
-pub fn score(
+/// Scores a proven fix from independent evidence (the agent's own score, the
+/// replay, the size of the code change, the strategy's track record) with
+/// the calibration in force for this installation.
+pub async fn score(
+    store: &Store,
     policy: &PolicyContext,
     fix: &Fix,
     verdict: &ReplayVerdict,
     code_lines: u32,
     strategy_rate: (u64, u64),
-) -> ConfidenceView {
+) -> Result<ConfidenceView, RepairError> {
     let (successes, failures) = strategy_rate;
-    let rate = (successes as f64 + 1.0) / ((successes + failures) as f64 + 2.0);
-    let replay = if verdict.passed {
-        if verdict.comparison.baseline.is_some() {
-            1.0
+    let evidence = confidence::Evidence {
+        proposal_score: fix.score,
+        replay: if verdict.passed {
+            Replay::Passed
         } else {
-            0.6
-        }
-    } else {
-        0.0
+            Replay::Failed
+        },
+        gates: None,
+        diff_lines: code_lines,
+        within_scraper: true,
+        strategy_history: confidence::Rate {
+            successes: u32::try_from(successes).unwrap_or(u32::MAX),
+            trials: u32::try_from(successes + failures).unwrap_or(u32::MAX),
+        },
     };
-    let size = 1.0 - (f64::from(code_lines) / 40.0).min(1.0);
-    let factors = vec![
-        factor(
-            "proposal",
-            fix.score,
-            0.35,
-            format!("{}'s own score", fix.agent),
-        ),
-        factor("replay", replay, 0.35, verdict.reason.clone()),
-        factor(
-            "diff size",
-            size,
-            0.10,
-            format!("{code_lines} changed lines of code"),
-        ),
-        factor(
-            "track record",
-            rate,
-            0.20,
-            format!(
-                "{} on this error class: {successes} succeeded, {failures} failed",
-                fix.strategy
-            ),
-        ),
-    ];
-    let raw: f64 = factors.iter().map(|f| f.contribution).sum();
-    let raw = raw.clamp(0.0, 1.0);
-    let bands = policy.bands();
-    let band = if raw > bands.high {
-        "high"
-    } else if raw >= bands.medium {
-        "medium"
-    } else {
-        "low"
-    };
-    ConfidenceView {
-        raw,
-        calibrated: raw,
-        band: band.to_owned(),
-        factors,
-    }
-}
-
-fn factor(name: &str, value: f64, weight: f64, note: String) -> Factor {
-    Factor {
-        name: name.to_owned(),
-        value,
-        weight,
-        contribution: value * weight,
-        note,
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn selector_literals_are_found_with_their_ranges() {
-        let source = "for b in response.css(\"article.product_pod\"):\n    t = b.xpath('./h3/a/@title').get()\n    s = soup.select_one(\"h3.name\")\n    u = soup.select(r'li > a')\n";
-        let literals = selector_literals(source);
-        let found: Vec<(SelectorKind, &str)> = literals
+    let calibration = confidence::outcomes::current_calibration(store)
+        .await
+        .map_err(|e| RepairError::Calibration(e.to_string()))?;
+    let assessed = confidence::assess(&evidence, &calibration, &policy.policy.bands);
+    Ok(ConfidenceView {
+        raw: assessed.raw,
+        calibrated: assessed.calibrated,
+        band: assessed.band,
+        factors: assessed
+            .factors
             .iter()
-            .map(|l| (l.selector.kind, &source[l.start..l.end]))
-            .collect();
-        assert_eq!(
-            found,
-            vec![
-                (SelectorKind::Css, "article.product_pod"),
-                (SelectorKind::Xpath, "./h3/a/@title"),
-                (SelectorKind::Css, "h3.name"),
-                (SelectorKind::Css, "li > a"),
-            ]
-        );
-    }
+            .map(|f| Factor {
+                name: f.name.to_owned(),
+                value: f.score,
+                weight: f.weight,
+                contribution: f.contribution,
+                note: f.note.clone(),
+            })
+            .collect(),
+        cap: assessed.cap,
+        calibration: calibration.source().map(str::to_owned),
+    })
 }
