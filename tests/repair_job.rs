@@ -312,3 +312,158 @@ async fn repair_job_bad_input_changes_nothing() {
         "bad input must not even create the data directory"
     );
 }
+
+#[tokio::test]
+async fn repair_job_heals_xpath_beautifulsoup_and_json_scrapers() {
+    let cases = [
+        (Case::Quotes, "quotes", "bookshop/spiders/quotes.py"),
+        (Case::Events, "events", "scrapers/events.py"),
+        (Case::WeatherApi, "weather_api", "scrapers/weather_api.py"),
+    ];
+    for (case, scraper, module) in cases {
+        let temp = tempfile::tempdir().unwrap_or_else(|e| panic!("temp: {e}"));
+        let (repo, log, response) =
+            demo::prepare(case, temp.path()).unwrap_or_else(|e| panic!("prepare: {e}"));
+        let report = job::run(
+            &request(
+                &repo,
+                scraper,
+                Some(log),
+                Some(response),
+                &temp.path().join("data"),
+            ),
+            &Quiet,
+        )
+        .await
+        .unwrap_or_else(|e| panic!("{scraper}: {e}"));
+        assert!(report.fixed(), "{scraper} not fixed: {:?}", report.refusal);
+        let replay = report
+            .replay
+            .as_ref()
+            .unwrap_or_else(|| panic!("{scraper}: no replay"));
+        assert!(
+            replay.passed && replay.comparison.candidate.count == 3,
+            "{scraper}: {}",
+            replay.reason
+        );
+        let proposal = report
+            .proposal
+            .as_ref()
+            .unwrap_or_else(|| panic!("{scraper}: no proposal"));
+        assert!(
+            proposal.files.iter().any(|f| f == module),
+            "{scraper}: {:?}",
+            proposal.files
+        );
+        let expected_class = if case == Case::WeatherApi {
+            "schema_drift"
+        } else {
+            "selector_drift"
+        };
+        assert_eq!(report.diagnosis.class, expected_class, "{scraper}");
+    }
+}
+
+#[tokio::test]
+async fn repair_job_follows_the_repository_policy() {
+    let temp = tempfile::tempdir().unwrap_or_else(|e| panic!("temp: {e}"));
+    let (repo, log, response) =
+        demo::prepare(Case::Books, temp.path()).unwrap_or_else(|e| panic!("prepare: {e}"));
+    let data = temp.path().join("data");
+    let policy_file = repo.join(".github/fixwright.yml");
+    std::fs::create_dir_all(repo.join(".github")).unwrap_or_else(|e| panic!("{e}"));
+    let before = refs(&repo);
+
+    // A bad file is an input error naming the file; nothing changes.
+    std::fs::write(&policy_file, "mode: sometimes\n").unwrap_or_else(|e| panic!("{e}"));
+    match job::run(
+        &request(
+            &repo,
+            "books",
+            Some(log.clone()),
+            Some(response.clone()),
+            &data,
+        ),
+        &Quiet,
+    )
+    .await
+    {
+        Err(error) => assert!(
+            error.is_input() && error.to_string().contains("fixwright.yml"),
+            "{error}"
+        ),
+        Ok(report) => panic!(
+            "a bad policy file must stop the job, got {:?}",
+            report.state
+        ),
+    }
+    // Off: the repository is left alone.
+    std::fs::write(&policy_file, "mode: off\n").unwrap_or_else(|e| panic!("{e}"));
+    let off = job::run(
+        &request(
+            &repo,
+            "books",
+            Some(log.clone()),
+            Some(response.clone()),
+            &data,
+        ),
+        &Quiet,
+    )
+    .await;
+    assert!(off.is_err_and(|e| e.is_input() && e.to_string().contains("mode is off")));
+    assert!(!data.exists());
+
+    // Dry run: proven, but no branch is written.
+    std::fs::write(&policy_file, "mode: dry-run\nlimits:\n  max_attempts: 2\n")
+        .unwrap_or_else(|e| panic!("{e}"));
+    let dry = job::run(
+        &request(
+            &repo,
+            "books",
+            Some(log.clone()),
+            Some(response.clone()),
+            &data,
+        ),
+        &Quiet,
+    )
+    .await
+    .unwrap_or_else(|e| panic!("dry run: {e}"));
+    assert_eq!(dry.state, AttemptState::Proven);
+    assert!(dry.replay.as_ref().is_some_and(|r| r.passed));
+    assert!(dry.branch.is_none() && !dry.fixed());
+    assert!(dry.next.contains("dry-run"), "{}", dry.next);
+    assert_eq!(refs(&repo), before);
+
+    // The same incident again is attempt 2 (allowed), then attempt 3 is
+    // over the limit and goes to a human.
+    let second = job::run(
+        &request(
+            &repo,
+            "books",
+            Some(log.clone()),
+            Some(response.clone()),
+            &data,
+        ),
+        &Quiet,
+    )
+    .await
+    .unwrap_or_else(|e| panic!("second: {e}"));
+    assert_eq!(second.state, AttemptState::Proven);
+    let third = job::run(
+        &request(&repo, "books", Some(log), Some(response), &data),
+        &Quiet,
+    )
+    .await
+    .unwrap_or_else(|e| panic!("third: {e}"));
+    assert_eq!(third.state, AttemptState::Escalated);
+    assert!(
+        third
+            .refusal
+            .as_deref()
+            .is_some_and(|r| r.contains("attempt 3")),
+        "{:?}",
+        third.refusal
+    );
+    assert!(third.proposal.is_none());
+    assert_eq!(refs(&repo), before);
+}

@@ -166,6 +166,11 @@ fn check_inputs(request: &RepairRequest) -> Result<Inputs, RepairError> {
     let workspace = Workspace::open_local(&request.repo)?;
     let base = workspace.head()?;
     let policy = steps::load_policy(&request.repo, &request.scraper)?;
+    if policy.is_off() {
+        return Err(RepairError::Policy(
+            "mode is off in .github/fixwright.yml: Fixwright leaves this repository alone".into(),
+        ));
+    }
     let scraper = scraper::find(&request.repo, &request.scraper, &policy.layout())?;
     let log = match &request.log {
         Some(path) => {

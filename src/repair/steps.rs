@@ -319,6 +319,11 @@ impl PolicyContext {
         }
     }
 
+    /// Whether the repository turned Fixwright off.
+    pub fn is_off(&self) -> bool {
+        self.policy.mode == policy::Mode::Off
+    }
+
     /// Whether this repository's mode lets the job write branches.
     pub fn writes(&self) -> bool {
         self.policy.mode.writes()
