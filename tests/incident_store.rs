@@ -476,3 +476,36 @@ fn incident_storm_decision_prefers_the_most_specific_key() {
         }
     );
 }
+
+#[test]
+fn incident_storm_dependency_failures_share_a_cause_across_scrapers() {
+    let a = diagnosed(
+        "pip_conflict.log",
+        "/app/bookshop/spiders/books.py",
+        "books",
+        0,
+    );
+    let b = diagnosed(
+        "pip_conflict.log",
+        "/app/bookshop/spiders/books.py",
+        "shelf",
+        3,
+    );
+    assert_eq!(a.class, ErrorClass::Dependency);
+    assert_ne!(
+        a.fingerprint, b.fingerprint,
+        "two scrapers, two fingerprints"
+    );
+    assert!(a.cause.is_some());
+    assert_eq!(a.cause, b.cause);
+    let c = diagnosed(
+        "module_not_found.log",
+        "/app/bookshop/spiders/books.py",
+        "books",
+        0,
+    );
+    assert_eq!(
+        c.cause.as_deref(),
+        Some("ModuleNotFoundError: No module named 'price_parser'")
+    );
+}

@@ -137,6 +137,8 @@ pub enum Rule {
     WrongValueFromSelector,
     /// `KeyError` raised by BeautifulSoup's `Tag.__getitem__`.
     MissingHtmlAttribute,
+    /// A browser timed out waiting for a selector to appear.
+    SelectorNeverAppeared,
     /// The run crawled pages but produced no items.
     ZeroItems,
     /// `KeyError` on decoded JSON.
@@ -185,6 +187,7 @@ impl Rule {
             Rule::EmptySelection => "empty_selection",
             Rule::WrongValueFromSelector => "wrong_value_from_selector",
             Rule::MissingHtmlAttribute => "missing_html_attribute",
+            Rule::SelectorNeverAppeared => "selector_never_appeared",
             Rule::ZeroItems => "zero_items",
             Rule::MissingJsonKey => "missing_json_key",
             Rule::JsonTypeMismatch => "json_type_mismatch",
@@ -246,10 +249,9 @@ pub struct Reason {
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct Diagnosis {
     pub class: ErrorClass,
-    /// The reason that decided the class.
-    pub decisive: Reason,
-    /// The other signals, in log order (at most 20, repeats folded).
-    pub supporting: Vec<Reason>,
+    /// The decisive reason first, then the other signals in log order (at
+    /// most 20 of them, repeats folded).
+    pub reasons: Vec<Reason>,
     /// The host the failure points at, when the evidence names one.
     pub upstream_host: Option<UpstreamHost>,
     pub http_status: Option<u16>,
@@ -261,10 +263,26 @@ pub struct Diagnosis {
     pub fingerprint: Fingerprint,
 }
 
+/// What a diagnosis without reasons (only ever a hand-built one) reports.
+static NO_REASON: Reason = Reason {
+    class: ErrorClass::Unknown,
+    rule: Rule::NoRuleMatched,
+    source: Source::None,
+    excerpt: String::new(),
+    decisive: true,
+    http_status: None,
+    host: None,
+};
+
 impl Diagnosis {
-    /// The decisive reason, then the supporting ones.
-    pub fn reasons(&self) -> impl Iterator<Item = &Reason> {
-        std::iter::once(&self.decisive).chain(&self.supporting)
+    /// The reason that decided the class. [`classify`] always puts it first.
+    pub fn decisive(&self) -> &Reason {
+        self.reasons.first().unwrap_or(&NO_REASON)
+    }
+
+    /// The reasons beside the decisive one.
+    pub fn supporting(&self) -> &[Reason] {
+        self.reasons.get(1..).unwrap_or(&[])
     }
 }
 
@@ -356,8 +374,7 @@ pub fn classify(evidence: &Evidence) -> Diagnosis {
     );
     Diagnosis {
         class,
-        decisive: decisive_reason,
-        supporting: rest,
+        reasons: std::iter::once(decisive_reason).chain(rest).collect(),
         upstream_host,
         http_status,
         exception,

@@ -85,7 +85,7 @@ static URLLIB3_REQUEST: LazyLock<Regex> =
     LazyLock::new(|| re(r#"(https?://[^\s:/"]+)(?::\d+)? "\w+ (\S+) HTTP/[\d.]+" (\d{3})"#));
 static STATUS_IN_MESSAGE: LazyLock<Regex> = LazyLock::new(|| {
     re(
-        r"(?i)^(\d{3}) (?:client|server) error|(?:client|server) error '(\d{3})|too many (\d{3}) error responses|status(?: code)?[ =:]+(\d{3})\b|<(\d{3}) https?://",
+        r"(?i)^(\d{3}) (?:client|server) error|(?:client|server) error '(\d{3})|too many (\d{3}) error responses|status(?: code)?[ =:]+(\d{3})\b|<(\d{3}) https?://|^(\d{3}), message=",
     )
 });
 static URL: LazyLock<Regex> = LazyLock::new(|| re(r#"https?://[^\s'"<>()\]]+"#));
@@ -94,6 +94,9 @@ static TIMEOUT_TEXT: LazyLock<Regex> =
     LazyLock::new(|| re(r"(?i)timed? ?out|took longer than|timeout"));
 static MODULE_ATTRIBUTE: LazyLock<Regex> =
     LazyLock::new(|| re(r"^module '[\w.]+' has no attribute"));
+static SELECTOR_WAIT: LazyLock<Regex> = LazyLock::new(|| {
+    re(r"waiting for (?:locator|selector)\b|wait_for_selector|waiting for element")
+});
 static NONE_ATTRIBUTE: LazyLock<Regex> =
     LazyLock::new(|| re(r"^'NoneType' object has no attribute '(\w+)'"));
 static SELECTOR_CALL: LazyLock<Regex> = LazyLock::new(|| {
@@ -503,7 +506,7 @@ fn telling_source<'a>(block: &'a ExceptionBlock, own: &dyn Fn(&Frame) -> bool) -
 
 fn status_in_message(message: &str) -> Option<u16> {
     let c = STATUS_IN_MESSAGE.captures(message)?;
-    (1..=5)
+    (1..=6)
         .filter_map(|i| c.get(i))
         .find_map(|m| m.as_str().parse().ok())
 }
@@ -590,6 +593,11 @@ fn exception_class(
             (C::Auth, Rule::ExpiredToken)
         }
         _ if TOKEN_EXPIRED.is_match(msg) => (C::Auth, Rule::ExpiredToken),
+        // A browser waiting for an element that never appears is a selector
+        // that no longer matches, not a slow site.
+        _ if TIMEOUT_TYPES.contains(&t) && SELECTOR_WAIT.is_match(msg) => {
+            (C::SelectorDrift, Rule::SelectorNeverAppeared)
+        }
         _ if TIMEOUT_TYPES.contains(&t) => (C::Timeout, Rule::RequestTimeout),
         _ if HTTP_TYPES.contains(&t) || CONNECTION_TYPES.contains(&t) => {
             match status.and_then(ErrorClass::from_http_status) {

@@ -57,15 +57,19 @@ pub struct StormCandidate {
     pub class: ErrorClass,
     pub upstream_host: Option<UpstreamHost>,
     /// A cause shared regardless of which scraper hit it (for a dependency
-    /// error: the masked exception line, e.g. `No module named 'lxml'`).
+    /// error: the masked exception or resolver line, e.g.
+    /// `ModuleNotFoundError: No module named 'lxml'`).
     pub cause: Option<String>,
 }
 
 impl StormCandidate {
     /// The candidate for a diagnosed incident.
     pub fn from_diagnosis(incident: IncidentId, diagnosis: &Diagnosis) -> Self {
+        // A missing package breaks every scraper that imports it, whichever
+        // file the import is in: the masked error line is the cause.
         let cause = match (diagnosis.class, &diagnosis.exception) {
             (ErrorClass::Dependency, Some(exc)) => Some(mask_message(&exc.headline())),
+            (ErrorClass::Dependency, None) => Some(mask_message(&diagnosis.decisive().excerpt)),
             _ => None,
         };
         Self {
