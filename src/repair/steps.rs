@@ -56,12 +56,13 @@ pub fn diagnose(log: &str, response: Option<&SavedResponse>, scraper: &Scraper) 
             .collect(),
     };
     let diagnosis = incident::classify(&evidence);
-    let decisive = &diagnosis.decisive;
+    let decisive = diagnosis.decisive();
     DiagnosisView {
         class: diagnosis.class.as_str().to_owned(),
         decided_by: decisive.rule.as_str().to_owned(),
         evidence: diagnosis
-            .reasons()
+            .reasons
+            .iter()
             .map(|r| format!("{}: {}", r.rule.as_str(), r.excerpt))
             .collect(),
         fingerprint: diagnosis.fingerprint.to_string(),
