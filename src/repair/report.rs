@@ -191,3 +191,77 @@ mod tests {
         );
     }
 }
+
+#[cfg(test)]
+mod snapshot {
+    use super::*;
+    use crate::confidence::Band;
+    use crate::repair::attempt::AttemptState;
+    use crate::repair::job::ProposalView;
+    use crate::repair::replay::{self, Extraction};
+    use crate::repair::steps::{ConfidenceView, DiagnosisView, Factor};
+
+    fn records(json: serde_json::Value) -> Vec<serde_json::Map<String, serde_json::Value>> {
+        serde_json::from_value(json).unwrap_or_default()
+    }
+
+    #[test]
+    fn a_committed_fix_reads_as_a_story() {
+        let extraction = |rows| Extraction {
+            records: records(rows),
+            requests: 0,
+            error: None,
+        };
+        let verdict = replay::verdict(
+            Some(extraction(
+                serde_json::json!([{"title": "A", "price": "1"}, {"title": "B", "price": "2"}]),
+            )),
+            extraction(
+                serde_json::json!([{"title": "A", "price": "1"}, {"title": "B", "price": "2"}]),
+            ),
+        );
+        let report = RepairReport {
+            attempt: "01jq0000000000000000000000".parse().unwrap_or_default(),
+            repository: "/srv/scrapers".into(),
+            scraper: "books".into(),
+            state: AttemptState::Committed,
+            diagnosis: DiagnosisView {
+                class: "selector_drift".into(),
+                decided_by: "zero_items".into(),
+                evidence: vec!["zero_items: 'response_received_count': 1,".into()],
+                fingerprint: "2b7e35f86cb3ceb79ab7b8b225d1e780".into(),
+                upstream_host: Some("books.example.com".into()),
+            },
+            proposal: Some(ProposalView {
+                agent: "healer".into(),
+                strategy: "selector_heal".into(),
+                root_cause: "the product card's class was renamed".into(),
+                rationale: "`article.product_pod` -> `article.product-card`".into(),
+                self_score: 0.97,
+                files: vec!["bookshop/spiders/books.py".into(), "tests/files/books.html".into()],
+            }),
+            refusal: None,
+            policy_refusals: vec!["confidence band is medium, merging needs high".into()],
+            replay: Some(verdict),
+            confidence: Some(ConfidenceView {
+                raw: 0.9,
+                calibrated: 0.9,
+                band: Band::Medium,
+                factors: vec![Factor {
+                    name: "replay".into(),
+                    value: 1.0,
+                    weight: 0.35,
+                    contribution: 0.35,
+                    note: "replay passed".into(),
+                }],
+                cap: None,
+                calibration: None,
+            }),
+            branch: Some("fixwright/books/01jq0000000000000000000000".into()),
+            commit: None,
+            diff: Some("diff --git a/bookshop/spiders/books.py b/bookshop/spiders/books.py\n-        for book in response.css(\"article.product_pod\"):\n+        for book in response.css(\"article.product-card\"):\n".into()),
+            next: "push the branch, open a pull request labelled `fixwright: medium`".into(),
+        };
+        insta::assert_snapshot!(render_text(&report));
+    }
+}
