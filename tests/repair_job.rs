@@ -467,3 +467,87 @@ async fn repair_job_follows_the_repository_policy() {
     assert!(third.proposal.is_none());
     assert_eq!(refs(&repo), before);
 }
+
+#[tokio::test]
+async fn repair_job_provisioning_failure_names_the_package_and_escalates() {
+    let temp = tempfile::tempdir().unwrap_or_else(|e| panic!("temp: {e}"));
+    let (repo, log, response) =
+        demo::prepare(Case::Books, temp.path()).unwrap_or_else(|e| panic!("prepare: {e}"));
+    // The repository pins a package that does not exist.
+    let requirements = repo.join("requirements.txt");
+    let mut pins = std::fs::read_to_string(&requirements).unwrap_or_default();
+    pins.push_str("fixwright-no-such-package-anywhere==9.9.9\n");
+    std::fs::write(&requirements, pins).unwrap_or_else(|e| panic!("{e}"));
+    let git = git2::Repository::open(&repo).unwrap_or_else(|e| panic!("open: {e}"));
+    let mut index = git.index().unwrap_or_else(|e| panic!("index: {e}"));
+    index
+        .add_path(Path::new("requirements.txt"))
+        .unwrap_or_else(|e| panic!("add: {e}"));
+    index.write().unwrap_or_else(|e| panic!("write index: {e}"));
+    let tree = git
+        .find_tree(index.write_tree().unwrap_or_else(|e| panic!("{e}")))
+        .unwrap_or_else(|e| panic!("{e}"));
+    let head = git
+        .head()
+        .and_then(|h| h.peel_to_commit())
+        .unwrap_or_else(|e| panic!("head: {e}"));
+    let sig = git2::Signature::now("Maintainer", "maintainer@example.com")
+        .unwrap_or_else(|e| panic!("{e}"));
+    git.commit(Some("HEAD"), &sig, &sig, "Pin a package", &tree, &[&head])
+        .unwrap_or_else(|e| panic!("commit: {e}"));
+    let before = refs(&repo);
+    let data = temp.path().join("data");
+
+    let error = match job::run(
+        &request(&repo, "books", Some(log), Some(response), &data),
+        &Quiet,
+    )
+    .await
+    {
+        Err(error) => error,
+        Ok(report) => panic!("expected a provisioning error, got {:?}", report.state),
+    };
+    let message = error.to_string();
+    assert!(
+        message.contains("requirements.txt")
+            && message.contains("fixwright-no-such-package-anywhere"),
+        "{message}"
+    );
+    assert_eq!(refs(&repo), before, "no branch is left behind");
+    let store = Store::open(&format!("sqlite://{}", data.join("fixwright.db").display()))
+        .await
+        .unwrap_or_else(|e| panic!("store: {e}"));
+    let attempts = attempt::for_fingerprint(
+        &store,
+        &std::fs::canonicalize(&repo)
+            .unwrap_or(repo.clone())
+            .display()
+            .to_string(),
+        "",
+    )
+    .await
+    .unwrap_or_default();
+    assert!(
+        attempts.is_empty(),
+        "the fingerprint is the incident's, not empty"
+    );
+    let db_ids: Vec<String> = match &store {
+        Store::Sqlite(pool) => sqlx::query_scalar("SELECT id FROM repair_attempts")
+            .fetch_all(pool)
+            .await
+            .unwrap_or_default(),
+        Store::Postgres(_) => Vec::new(),
+    };
+    assert_eq!(db_ids.len(), 1);
+    let id = db_ids[0].parse().unwrap_or_else(|e| panic!("id: {e:?}"));
+    let stored = attempt::get(&store, id)
+        .await
+        .unwrap_or_else(|e| panic!("get: {e}"));
+    assert_eq!(stored.state, AttemptState::Escalated);
+    assert!(
+        stored
+            .history
+            .last()
+            .is_some_and(|t| t.reason.contains("fixwright-no-such-package-anywhere"))
+    );
+}

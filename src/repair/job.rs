@@ -273,7 +273,12 @@ pub async fn run(
         store: &store,
         report: &mut report,
     };
-    work(request, &inputs, earlier.len() as u32 + 1, ctx, progress).await?;
+    if let Err(error) = work(request, &inputs, earlier.len() as u32 + 1, ctx, progress).await {
+        // The attempt must not stay half-way: a human gets it, with the error.
+        let reason = format!("the repair stopped: {error}");
+        let _ = attempt::transition(&store, report.attempt, AttemptState::Escalated, &reason).await;
+        return Err(error);
+    }
     Ok(report)
 }
 
