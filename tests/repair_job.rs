@@ -537,3 +537,72 @@ async fn repair_job_provisioning_failure_names_the_package_and_escalates() {
             .is_some_and(|t| t.reason.contains("fixwright-no-such-package-anywhere"))
     );
 }
+
+#[tokio::test]
+async fn repair_job_uses_the_fixture_patterns_of_the_policy_file() {
+    let temp = tempfile::tempdir().unwrap_or_else(|e| panic!("temp: {e}"));
+    let (repo, log, response) =
+        demo::prepare(Case::Books, temp.path()).unwrap_or_else(|e| panic!("prepare: {e}"));
+    // This repository keeps its saved pages elsewhere and says so.
+    std::fs::create_dir_all(repo.join("tests/data")).unwrap_or_else(|e| panic!("{e}"));
+    std::fs::rename(
+        repo.join("tests/files/books.html"),
+        repo.join("tests/data/books-page.html"),
+    )
+    .unwrap_or_else(|e| panic!("{e}"));
+    std::fs::create_dir_all(repo.join(".github")).unwrap_or_else(|e| panic!("{e}"));
+    std::fs::write(
+        repo.join(".github/fixwright.yml"),
+        "scrapers:\n  fixtures: [\"tests/data/{name}-page.html\"]\n",
+    )
+    .unwrap_or_else(|e| panic!("{e}"));
+    let git = git2::Repository::open(&repo).unwrap_or_else(|e| panic!("open: {e}"));
+    let mut index = git.index().unwrap_or_else(|e| panic!("index: {e}"));
+    index
+        .add_all(["*"], git2::IndexAddOption::DEFAULT, None)
+        .unwrap_or_else(|e| panic!("add: {e}"));
+    index
+        .update_all(["*"], None)
+        .unwrap_or_else(|e| panic!("update: {e}"));
+    index.write().unwrap_or_else(|e| panic!("write index: {e}"));
+    let tree = git
+        .find_tree(index.write_tree().unwrap_or_else(|e| panic!("{e}")))
+        .unwrap_or_else(|e| panic!("{e}"));
+    let head = git
+        .head()
+        .and_then(|h| h.peel_to_commit())
+        .unwrap_or_else(|e| panic!("head: {e}"));
+    let sig = git2::Signature::now("Maintainer", "maintainer@example.com")
+        .unwrap_or_else(|e| panic!("{e}"));
+    git.commit(Some("HEAD"), &sig, &sig, "Move fixtures", &tree, &[&head])
+        .unwrap_or_else(|e| panic!("commit: {e}"));
+
+    let report = job::run(
+        &request(
+            &repo,
+            "books",
+            Some(log),
+            Some(response),
+            &temp.path().join("data"),
+        ),
+        &Quiet,
+    )
+    .await
+    .unwrap_or_else(|e| panic!("repair: {e}"));
+    assert!(
+        report.fixed(),
+        "not fixed: {:?} {:?}",
+        report.refusal,
+        report.policy_refusals
+    );
+    let files = report.proposal.map(|p| p.files).unwrap_or_default();
+    assert_eq!(
+        files,
+        ["bookshop/spiders/books.py", "tests/data/books-page.html"]
+    );
+    let replay = report.replay.unwrap_or_else(|| panic!("no replay"));
+    assert!(
+        replay.comparison.baseline.is_some(),
+        "the moved fixture is the baseline"
+    );
+}

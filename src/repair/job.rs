@@ -171,7 +171,8 @@ fn check_inputs(request: &RepairRequest) -> Result<Inputs, RepairError> {
             "mode is off in .github/fixwright.yml: Fixwright leaves this repository alone".into(),
         ));
     }
-    let scraper = scraper::find(&request.repo, &request.scraper, &policy.layout())?;
+    let mut scraper = scraper::find(&request.repo, &request.scraper, &policy.layout())?;
+    policy.refine(&mut scraper, &workspace.files_at(&base)?);
     let log = match &request.log {
         Some(path) => {
             let bytes = std::fs::read(path).map_err(|source| RepairError::LogUnreadable {

@@ -254,6 +254,30 @@ impl PolicyContext {
         layout
     }
 
+    /// Applies the repository's own `tests` and `fixtures` patterns, when
+    /// `.github/fixwright.yml` gives them, to the scraper found by the layout:
+    /// its tests and fixtures become the files of `repo_files` they match.
+    pub fn refine(&self, scraper: &mut Scraper, repo_files: &[String]) {
+        let [_, (_, tests), (_, fixtures)] = self.policy.scraper_globs_by_kind();
+        let matching = |globs: &[policy::Glob]| -> Vec<PathBuf> {
+            let patterns: Vec<_> = globs.iter().map(|g| g.expand(&self.scraper)).collect();
+            repo_files
+                .iter()
+                .filter(|f| patterns.iter().any(|p| p.matches(f)))
+                .map(PathBuf::from)
+                .collect()
+        };
+        if self.policy.scrapers.tests.is_some() {
+            scraper.tests = matching(&tests);
+        }
+        if self.policy.scrapers.fixtures.is_some() {
+            scraper.fixtures = matching(&fixtures);
+            if let Some(dir) = scraper.fixtures.first().and_then(|f| f.parent()) {
+                scraper.fixtures_dir = Some(dir.to_path_buf());
+            }
+        }
+    }
+
     /// Why attempt number `attempt` may not run, if it may not.
     pub fn attempts_exhausted(&self, attempt: u32) -> Option<String> {
         let limit = self.policy.limits.max_attempts;

@@ -238,6 +238,21 @@ impl Workspace {
         }
     }
 
+    /// Every file path (with `/` separators) in the tree of `commit`.
+    pub fn files_at(&self, commit: &CommitSha) -> Result<Vec<String>, WorkspaceError> {
+        let tree = self.repo.find_commit(commit.oid()?)?.tree()?;
+        let mut files = Vec::new();
+        tree.walk(git2::TreeWalkMode::PreOrder, |dir, entry| {
+            if entry.kind() == Some(git2::ObjectType::Blob)
+                && let Some(name) = entry.name()
+            {
+                files.push(format!("{dir}{name}"));
+            }
+            git2::TreeWalkResult::Ok
+        })?;
+        Ok(files)
+    }
+
     /// The commit message of `commit`.
     pub fn message_of(&self, commit: &CommitSha) -> Result<String, WorkspaceError> {
         Ok(self
