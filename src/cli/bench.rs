@@ -80,14 +80,18 @@ fn heal(args: &HealArgs) -> Result<(), BenchCliError> {
     let calibrated = bench::calibrate(&results);
     if let Some(path) = &args.write_prior {
         let calibration = match &calibrated {
-            Ok(c) => &c.calibration,
+            Ok(c) => c.calibration.clone().with_source(Some(format!(
+                "fixwright bench heal: isotonic fit on the healer's {} proposals over the fit half of {} cases (split by case-id hash)",
+                c.fitted_on,
+                results.len()
+            ))),
             Err(e) => return Err(BenchCliError::Calibration(e.to_string())),
         };
         let write = || -> std::io::Result<()> {
             if let Some(dir) = path.parent() {
                 std::fs::create_dir_all(dir)?;
             }
-            let body = serde_json::to_string_pretty(calibration).map_err(std::io::Error::other)?;
+            let body = serde_json::to_string_pretty(&calibration).map_err(std::io::Error::other)?;
             std::fs::write(path, body + "\n")
         };
         write().map_err(|source| BenchCliError::WritePrior {
