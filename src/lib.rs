@@ -16,4 +16,6 @@ pub mod heal;
 pub mod incident;
 pub mod memory;
 pub mod policy;
+pub mod python;
+pub mod repair;
 pub mod store;

@@ -1,13 +1,14 @@
 //! The `fixwright` command line: one subcommand per job.
 
-pub mod bench;
-pub mod calibrate;
-pub mod config;
-
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 
+pub mod bench;
+pub mod calibrate;
+pub mod config;
+pub mod demo;
+pub mod repair;
 pub mod setup;
 
 #[derive(Debug, Parser)]
@@ -23,6 +24,10 @@ pub struct Cli {
 
 #[derive(Debug, Subcommand)]
 pub enum Command {
+    /// Repair one scraper of a local git repository.
+    Repair(repair::RepairArgs),
+    /// Heal a scraper of the built-in example repository in a temporary copy.
+    Demo(demo::DemoArgs),
     /// Benchmarks.
     #[command(subcommand)]
     Bench(bench::BenchCommand),
@@ -37,6 +42,8 @@ pub enum Command {
 /// Parses the command line, runs the chosen job and maps its result to an exit code.
 pub async fn main() -> ExitCode {
     match Cli::parse().command {
+        Command::Repair(args) => repair::run(args).await,
+        Command::Demo(args) => demo::run(args).await,
         Command::Bench(cmd) => bench::run(cmd),
         Command::Config(args) => config::run(args),
         Command::Calibrate(args) => calibrate::run(args).await,

@@ -1,0 +1,436 @@
+//! The repair job's calls into the other parts of the loop: diagnosis
+//! (`incident`), the proposal (the built-in healer), policy and confidence.
+//! Each returns the plain view the report shows.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use serde::Serialize;
+
+use super::job::RepairError;
+use super::replay::{ContentKind, ReplayVerdict, SavedResponse};
+use super::scraper::{Layout, Scraper};
+use crate::agents::contract::{
+    self, AgentName, AgentRequest, CONTRACT_VERSION, Change, Document, DocumentFormat, SourceFile,
+    Strategy, TaskKind,
+};
+use crate::agents::{Agent, healer::Healer};
+use crate::confidence::{self, Band, Replay};
+use crate::incident::{self, Evidence, FailingResponse};
+use crate::policy::{self, CedarPolicy, ProposalFacts, RepoPolicy};
+use crate::store::Store;
+
+/// The diagnosis as the report shows it.
+#[derive(Clone, Debug, Serialize)]
+pub struct DiagnosisView {
+    pub class: String,
+    /// The rule that decided the class.
+    pub decided_by: String,
+    /// The lines of evidence, decisive first.
+    pub evidence: Vec<String>,
+    pub fingerprint: String,
+    pub upstream_host: Option<String>,
+}
+
+/// Diagnoses the failure from the log and the response.
+pub fn diagnose(log: &str, response: Option<&SavedResponse>, scraper: &Scraper) -> DiagnosisView {
+    let evidence = Evidence {
+        log: log.to_owned(),
+        response: response.map(|r| FailingResponse {
+            url: r.url.as_deref().and_then(|u| url::Url::parse(u).ok()),
+            status: None,
+            content_type: Some(
+                match r.kind {
+                    ContentKind::Html => "text/html",
+                    ContentKind::Json => "application/json",
+                }
+                .to_owned(),
+            ),
+            body: r.body.clone(),
+        }),
+        scraper: Some(incident::ScraperName::new(scraper.name.as_str())),
+        scraper_files: scraper
+            .files()
+            .iter()
+            .map(|p| p.display().to_string())
+            .collect(),
+    };
+    let diagnosis = incident::classify(&evidence);
+    let decisive = diagnosis.decisive();
+    DiagnosisView {
+        class: diagnosis.class.as_str().to_owned(),
+        decided_by: decisive.rule.as_str().to_owned(),
+        evidence: diagnosis
+            .reasons
+            .iter()
+            .map(|r| format!("{}: {}", r.rule.as_str(), r.excerpt))
+            .collect(),
+        fingerprint: diagnosis.fingerprint.to_string(),
+        upstream_host: diagnosis
+            .upstream_host
+            .as_ref()
+            .map(|h| h.as_str().to_owned()),
+    }
+}
+
+/// A proposed fix: whole-file edits and what the agent said about them.
+#[derive(Clone, Debug)]
+pub struct Fix {
+    pub agent: String,
+    pub strategy: String,
+    pub root_cause: String,
+    pub rationale: String,
+    /// The agent's own score in [0, 1].
+    pub score: f64,
+    pub edits: Vec<(PathBuf, Vec<u8>)>,
+}
+
+impl Fix {
+    /// One line for a commit subject.
+    pub fn summary(&self) -> String {
+        match self.strategy.as_str() {
+            "selector_heal" => "heal selectors after a page change".to_owned(),
+            "json_key_heal" => "heal JSON keys after an API change".to_owned(),
+            other => format!("{other} fix"),
+        }
+    }
+}
+
+fn document(response: &SavedResponse, path: Option<&Path>) -> Document {
+    Document {
+        format: match response.kind {
+            ContentKind::Html => DocumentFormat::Html,
+            ContentKind::Json => DocumentFormat::Json,
+        },
+        body: String::from_utf8_lossy(&response.body).into_owned(),
+        path: path.map(|p| p.display().to_string()),
+        url: response.url.clone(),
+        status: None,
+    }
+}
+
+fn strategy_name(strategy: &Strategy) -> String {
+    match strategy {
+        Strategy::SelectorHeal => "selector_heal".into(),
+        Strategy::JsonKeyHeal => "json_key_heal".into(),
+        Strategy::Refuse => "refuse".into(),
+        Strategy::Other(name) => name.clone(),
+    }
+}
+
+/// Asks the built-in healer (through the agent contract) for a fix of the
+/// scraper's module. `Err` carries the reason when it refuses or cannot help.
+pub async fn propose(
+    scraper: &Scraper,
+    files: &BTreeMap<PathBuf, Vec<u8>>,
+    fixture: Option<(&Path, &SavedResponse)>,
+    failing: &SavedResponse,
+    diagnosis: &DiagnosisView,
+    log: &str,
+) -> Result<Fix, String> {
+    let Some((fixture_path, fixture)) = fixture else {
+        return Err(format!(
+            "{} has no saved {} fixture to learn the expected data from",
+            scraper.name,
+            kind_name(failing.kind)
+        ));
+    };
+    // Only the module is the healer's to edit; the fixture travels as evidence.
+    let module = files
+        .get(&scraper.module)
+        .ok_or_else(|| format!("cannot read {}", scraper.module.display()))?;
+    let request = AgentRequest {
+        version: CONTRACT_VERSION,
+        agent: AgentName("healer".into()),
+        task: TaskKind::Fix,
+        scraper: contract::ScraperName(scraper.name.to_string()),
+        files: vec![SourceFile {
+            path: scraper.module.display().to_string(),
+            content: String::from_utf8_lossy(module).into_owned(),
+        }],
+        evidence: contract::Evidence {
+            error_class: Some(diagnosis.class.clone()),
+            fingerprint: Some(diagnosis.fingerprint.clone()),
+            log_excerpt: (!log.is_empty()).then(|| tail_lines(log, 40)),
+            fixture: Some(document(fixture, Some(fixture_path))),
+            response: Some(document(failing, None)),
+        },
+        memory: Vec::new(),
+        attempts: Vec::new(),
+        hints: Vec::new(),
+        budget: contract::Budget::default(),
+    };
+    let healer = Healer;
+    let proposal = healer
+        .invoke(&request)
+        .await
+        .map_err(|e| format!("the healer failed: {e}"))?;
+    if proposal.strategy == Strategy::Refuse || proposal.edits.is_empty() {
+        return Err(format!(
+            "the healer refused (its score {:.2}): {}",
+            proposal.confidence,
+            one_line(&proposal.rationale)
+        ));
+    }
+    let mut edits = Vec::new();
+    for edit in proposal.edits {
+        match edit.change {
+            Change::Content { content } => {
+                edits.push((PathBuf::from(edit.path), content.into_bytes()))
+            }
+            Change::Diff { .. } => {
+                return Err(format!(
+                    "the healer sent a diff for {}, which this job does not apply",
+                    edit.path
+                ));
+            }
+        }
+    }
+    Ok(Fix {
+        agent: healer.name().to_owned(),
+        strategy: strategy_name(&proposal.strategy),
+        root_cause: proposal.root_cause,
+        rationale: proposal.rationale,
+        score: proposal.confidence,
+        edits,
+    })
+}
+
+fn one_line(text: &str) -> String {
+    text.split_whitespace().collect::<Vec<_>>().join(" ")
+}
+
+fn tail_lines(text: &str, n: usize) -> String {
+    let lines: Vec<&str> = text.lines().collect();
+    lines[lines.len().saturating_sub(n)..].join("\n")
+}
+
+fn kind_name(kind: ContentKind) -> &'static str {
+    match kind {
+        ContentKind::Html => "HTML",
+        ContentKind::Json => "JSON",
+    }
+}
+
+/// The repository's policy (`.github/fixwright.yml` and
+/// `.github/fixwright.cedar`) for one scraper, and the decisions made from it.
+#[derive(Debug)]
+pub struct PolicyContext {
+    policy: RepoPolicy,
+    cedar: CedarPolicy,
+    scraper: policy::ScraperName,
+}
+
+/// Loads the repository's policy for `scraper`; a bad policy file is an
+/// input error naming the file, line and field.
+pub fn load_policy(repo: &Path, scraper: &str) -> Result<PolicyContext, RepairError> {
+    let policy = RepoPolicy::load(repo).map_err(|e| RepairError::Policy(e.to_string()))?;
+    let name = policy::ScraperName::new(scraper).map_err(|e| RepairError::Policy(e.to_string()))?;
+    let cedar =
+        CedarPolicy::load(repo, &policy, &name).map_err(|e| RepairError::Policy(e.to_string()))?;
+    Ok(PolicyContext {
+        policy,
+        cedar,
+        scraper: name,
+    })
+}
+
+/// Whether a fix may be merged without a human, and if not why.
+#[derive(Clone, Debug, Serialize)]
+pub struct MergeDecision {
+    pub allowed: bool,
+    pub refusals: Vec<String>,
+}
+
+impl PolicyContext {
+    /// Where scrapers live in this repository.
+    pub fn layout(&self) -> Layout {
+        let mut layout = Layout::default();
+        match self.policy.scrapers.layout {
+            policy::file::Layout::Auto => {}
+            policy::file::Layout::Scrapy => layout.module_dirs.clear(),
+            policy::file::Layout::Flat => layout.scrapy = false,
+        }
+        layout
+    }
+
+    /// Applies the repository's own `tests` and `fixtures` patterns, when
+    /// `.github/fixwright.yml` gives them, to the scraper found by the layout:
+    /// its tests and fixtures become the files of `repo_files` they match.
+    pub fn refine(&self, scraper: &mut Scraper, repo_files: &[String]) {
+        let [_, (_, tests), (_, fixtures)] = self.policy.scraper_globs_by_kind();
+        let matching = |globs: &[policy::Glob]| -> Vec<PathBuf> {
+            let patterns: Vec<_> = globs.iter().map(|g| g.expand(&self.scraper)).collect();
+            repo_files
+                .iter()
+                .filter(|f| patterns.iter().any(|p| p.matches(f)))
+                .map(PathBuf::from)
+                .collect()
+        };
+        if self.policy.scrapers.tests.is_some() {
+            scraper.tests = matching(&tests);
+        }
+        if self.policy.scrapers.fixtures.is_some() {
+            scraper.fixtures = matching(&fixtures);
+            if let Some(dir) = scraper.fixtures.first().and_then(|f| f.parent()) {
+                scraper.fixtures_dir = Some(dir.to_path_buf());
+            }
+        }
+    }
+
+    /// Why attempt number `attempt` may not run, if it may not.
+    pub fn attempts_exhausted(&self, attempt: u32) -> Option<String> {
+        let limit = self.policy.limits.max_attempts;
+        (attempt > limit).then(|| policy::Refusal::AttemptsExhausted { attempt, limit }.to_string())
+    }
+
+    fn facts(
+        &self,
+        edits: &BTreeMap<PathBuf, Vec<u8>>,
+        code_lines: u32,
+        attempt: u32,
+        band: Band,
+        replay: Replay,
+    ) -> ProposalFacts {
+        ProposalFacts {
+            agent: "healer".into(),
+            scraper: self.scraper.clone(),
+            paths: edits.keys().map(|p| p.display().to_string()).collect(),
+            diff_lines: code_lines,
+            attempt,
+            // The built-in healer makes no model call; this one invocation
+            // is all this job spends.
+            agent_calls_last_hour: 1,
+            agent_calls_last_day: 1,
+            band,
+            failed_gates: Vec::new(),
+            replay,
+        }
+    }
+
+    /// Every reason the edits may not be committed to a repair branch
+    /// (paths outside the scraper's files or protected, diff size, attempts),
+    /// decided by the repository's Cedar policy set. `code_lines` counts the
+    /// changed lines of code; a replaced fixture is data and is not counted.
+    pub fn check_apply(
+        &self,
+        edits: &BTreeMap<PathBuf, Vec<u8>>,
+        code_lines: u32,
+        attempt: u32,
+    ) -> Vec<String> {
+        let facts = self.facts(edits, code_lines, attempt, Band::Low, Replay::NotRun);
+        self.cedar
+            .decide(&facts)
+            .apply
+            .refusals
+            .iter()
+            .map(ToString::to_string)
+            .collect()
+    }
+
+    /// Whether the proven fix may be merged without a human.
+    pub fn check_merge(
+        &self,
+        edits: &BTreeMap<PathBuf, Vec<u8>>,
+        code_lines: u32,
+        attempt: u32,
+        band: Band,
+    ) -> MergeDecision {
+        let facts = self.facts(edits, code_lines, attempt, band, Replay::Passed);
+        let merge = self.cedar.decide(&facts).merge;
+        MergeDecision {
+            allowed: merge.allowed,
+            refusals: merge.refusals.iter().map(ToString::to_string).collect(),
+        }
+    }
+
+    /// Whether the repository turned Fixwright off.
+    pub fn is_off(&self) -> bool {
+        self.policy.mode == policy::Mode::Off
+    }
+
+    /// Whether this repository's mode lets the job write branches.
+    pub fn writes(&self) -> bool {
+        self.policy.mode.writes()
+    }
+
+    pub fn mode_name(&self) -> &'static str {
+        self.policy.mode.as_str()
+    }
+}
+
+/// One factor of a confidence score.
+#[derive(Clone, Debug, Serialize)]
+pub struct Factor {
+    pub name: String,
+    /// The factor's value in [0, 1].
+    pub value: f64,
+    pub weight: f64,
+    /// `value * weight`.
+    pub contribution: f64,
+    pub note: String,
+}
+
+/// The confidence in a proven fix, with its breakdown.
+#[derive(Clone, Debug, Serialize)]
+pub struct ConfidenceView {
+    pub raw: f64,
+    pub calibrated: f64,
+    pub band: Band,
+    pub factors: Vec<Factor>,
+    /// Why the raw score was capped, if it was.
+    pub cap: Option<String>,
+    /// What the calibration in force was fitted on.
+    pub calibration: Option<String>,
+}
+
+/// Scores a proven fix from independent evidence (the agent's own score, the
+/// replay, the size of the code change, the strategy's track record) with
+/// the calibration in force for this installation.
+pub async fn score(
+    store: &Store,
+    policy: &PolicyContext,
+    fix: &Fix,
+    verdict: &ReplayVerdict,
+    code_lines: u32,
+    strategy_rate: (u64, u64),
+) -> Result<ConfidenceView, RepairError> {
+    let (successes, failures) = strategy_rate;
+    let evidence = confidence::Evidence {
+        proposal_score: fix.score,
+        replay: if verdict.passed {
+            Replay::Passed
+        } else {
+            Replay::Failed
+        },
+        gates: None,
+        diff_lines: code_lines,
+        within_scraper: true,
+        strategy_history: confidence::Rate {
+            successes: u32::try_from(successes).unwrap_or(u32::MAX),
+            trials: u32::try_from(successes + failures).unwrap_or(u32::MAX),
+        },
+    };
+    let calibration = confidence::outcomes::current_calibration(store)
+        .await
+        .map_err(|e| RepairError::Calibration(e.to_string()))?;
+    let assessed = confidence::assess(&evidence, &calibration, &policy.policy.bands);
+    Ok(ConfidenceView {
+        raw: assessed.raw,
+        calibrated: assessed.calibrated,
+        band: assessed.band,
+        factors: assessed
+            .factors
+            .iter()
+            .map(|f| Factor {
+                name: f.name.to_owned(),
+                value: f.score,
+                weight: f.weight,
+                contribution: f.contribution,
+                note: f.note.clone(),
+            })
+            .collect(),
+        cap: assessed.cap,
+        calibration: calibration.source().map(str::to_owned),
+    })
+}
