@@ -8,6 +8,12 @@
 //! one place that talks to GitHub.
 
 pub mod cli;
+pub mod confidence;
 pub mod config;
+pub mod github;
 pub mod heal;
+pub mod incident;
+pub mod memory;
+pub mod python;
+pub mod repair;
 pub mod store;

@@ -4,6 +4,8 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 
+pub mod setup;
+
 #[derive(Debug, Parser)]
 #[command(
     name = "fixwright",
@@ -16,9 +18,21 @@ pub struct Cli {
 }
 
 #[derive(Debug, Subcommand)]
-pub enum Command {}
+pub enum Command {
+    /// Create the GitHub App from its manifest and write its credentials.
+    Setup(setup::SetupArgs),
+}
 
 /// Parses the command line, runs the chosen job and maps its result to an exit code.
 pub async fn main() -> ExitCode {
-    match Cli::parse().command {}
+    let result: Result<(), Box<dyn std::error::Error>> = match Cli::parse().command {
+        Command::Setup(args) => setup::run(args).await.map_err(Into::into),
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e}");
+            ExitCode::FAILURE
+        }
+    }
 }

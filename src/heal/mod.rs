@@ -4,6 +4,8 @@
 //!
 //! Shared vocabulary for the HTML and JSON halves and for the benchmark.
 
+pub mod html;
+
 use serde::{Deserialize, Serialize};
 
 /// The language a selector is written in.

@@ -1,1 +1,10 @@
-pub mod support {}
+#![recursion_limit = "256"]
+//! Test support for Fixwright.
+//!
+//! [`github::FakeGitHub`] is an in-process, stateful fake of the GitHub REST
+//! API and of git's smart HTTP protocol, checked against GitHub's published
+//! OpenAPI description on every request.
+
+pub mod github;
+
+pub use github::{Failure, FakeGitHub};

@@ -1,0 +1,6 @@
+BOT_NAME = "bookshop"
+SPIDER_MODULES = ["bookshop.spiders"]
+NEWSPIDER_MODULE = "bookshop.spiders"
+ROBOTSTXT_OBEY = True
+REQUEST_FINGERPRINTER_IMPLEMENTATION = "2.7"
+FEED_EXPORT_ENCODING = "utf-8"

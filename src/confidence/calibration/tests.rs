@@ -1,0 +1,196 @@
+use super::*;
+
+fn outcomes(pairs: &[(f64, bool)]) -> Vec<Outcome> {
+    pairs.iter().map(|&(s, ok)| Outcome::new(s, ok)).collect()
+}
+
+fn close(a: f64, b: f64) -> bool {
+    (a - b).abs() < 1e-9
+}
+
+/// Worked by hand: 0.3 (fail) violates 0.2 (success) and pools to 1/2;
+/// 0.6 (fail) violates 0.5, pools to 1/2, which then violates 0.4 and pools
+/// to 2/3; nothing else violates.
+#[test]
+fn pav_matches_the_hand_computed_fit() {
+    let data = outcomes(&[
+        (0.1, false),
+        (0.2, true),
+        (0.3, false),
+        (0.4, true),
+        (0.5, true),
+        (0.6, false),
+        (0.7, true),
+        (0.8, true),
+    ]);
+    let fit = IsotonicCalibration::fit(&data).unwrap();
+    let got: Vec<(f64, f64, f64, f64)> = fit
+        .blocks()
+        .iter()
+        .map(|b| (b.lo, b.hi, b.value, b.weight))
+        .collect();
+    let want = [
+        (0.1, 0.1, 0.0, 1.0),
+        (0.2, 0.3, 0.5, 2.0),
+        (0.4, 0.6, 2.0 / 3.0, 3.0),
+        (0.7, 0.7, 1.0, 1.0),
+        (0.8, 0.8, 1.0, 1.0),
+    ];
+    assert_eq!(got.len(), want.len(), "{got:?}");
+    for (g, w) in got.iter().zip(want) {
+        assert!(
+            close(g.0, w.0) && close(g.1, w.1) && close(g.2, w.2) && close(g.3, w.3),
+            "{g:?} != {w:?}"
+        );
+    }
+    // Inside a block: its rate; between blocks: linear; outside: clamped.
+    assert!(close(fit.apply(0.25), 0.5));
+    assert!(close(fit.apply(0.15), 0.25));
+    assert!(close(fit.apply(0.65), 5.0 / 6.0));
+    assert!(close(fit.apply(0.0), 0.0));
+    assert!(close(fit.apply(0.99), 1.0));
+    assert!(close(fit.apply(f64::NAN), 0.0));
+}
+
+#[test]
+fn equal_scores_pool_into_one_block() {
+    let fit =
+        IsotonicCalibration::fit(&outcomes(&[(0.5, true), (0.5, false), (0.5, false)])).unwrap();
+    assert_eq!(fit.blocks().len(), 1);
+    assert!(close(fit.apply(0.5), 1.0 / 3.0));
+    assert!(close(fit.apply(0.9), 1.0 / 3.0));
+}
+
+#[test]
+fn fitting_rejects_empty_and_out_of_range_input() {
+    assert_eq!(
+        IsotonicCalibration::fit(&[]),
+        Err(CalibrationError::NoOutcomes)
+    );
+    let err = IsotonicCalibration::fit(&outcomes(&[(0.2, true), (1.5, false)])).unwrap_err();
+    assert_eq!(
+        err.to_string(),
+        "outcome 1 has score 1.5, expected a number in [0, 1]"
+    );
+    assert!(IsotonicCalibration::fit(&outcomes(&[(f64::NAN, true)])).is_err());
+}
+
+/// A small deterministic generator (SplitMix64) so failures reproduce.
+struct SplitMix(u64);
+
+impl SplitMix {
+    fn next(&mut self) -> u64 {
+        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
+        let mut z = self.0;
+        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+        z ^ (z >> 31)
+    }
+    fn unit(&mut self) -> f64 {
+        (self.next() >> 11) as f64 / (1u64 << 53) as f64
+    }
+}
+
+#[test]
+fn fits_are_monotone_bounded_and_preserve_the_success_count() {
+    let mut rng = SplitMix(7);
+    for case in 0..300 {
+        let n = 1 + (rng.next() % 60) as usize;
+        // Coarse scores so ties are common.
+        let data: Vec<Outcome> = (0..n)
+            .map(|_| {
+                let score = (rng.unit() * 20.0).round() / 20.0;
+                Outcome::new(score, rng.unit() < score)
+            })
+            .collect();
+        let fit = IsotonicCalibration::fit(&data).unwrap();
+        let successes = data.iter().filter(|o| o.success).count() as f64;
+        let pooled: f64 = fit.blocks().iter().map(|b| b.value * b.weight).sum();
+        assert!(close(pooled, successes), "case {case}");
+        let total: f64 = fit.blocks().iter().map(|b| b.weight).sum();
+        assert!(close(total, n as f64), "case {case}");
+        let mut last = -1.0;
+        for i in 0..=1000 {
+            let y = fit.apply(f64::from(i) / 1000.0);
+            assert!((0.0..=1.0).contains(&y), "case {case}: {y}");
+            assert!(y >= last, "case {case}: not monotone at {i}");
+            last = y;
+        }
+        // The blocks themselves pass the loader's checks.
+        IsotonicCalibration::from_blocks(fit.blocks().to_vec()).unwrap();
+    }
+}
+
+#[test]
+fn serialises_as_versioned_json_and_rejects_broken_files() {
+    let fit = IsotonicCalibration::fit(&outcomes(&[
+        (0.2, false),
+        (0.6, true),
+        (0.7, false),
+        (0.9, true),
+    ]))
+    .unwrap();
+    let json = serde_json::to_string(&fit).unwrap();
+    assert!(json.starts_with(r#"{"version":1,"blocks":["#), "{json}");
+    let back: IsotonicCalibration = serde_json::from_str(&json).unwrap();
+    assert_eq!(back, fit);
+
+    let decreasing = r#"{"version":1,"blocks":[
+        {"lo":0.1,"hi":0.2,"value":0.8,"weight":2},
+        {"lo":0.3,"hi":0.4,"value":0.5,"weight":2}]}"#;
+    let err = serde_json::from_str::<IsotonicCalibration>(decreasing).unwrap_err();
+    assert!(
+        err.to_string()
+            .contains("calibration block 1: value is lower than the previous block's"),
+        "{err}"
+    );
+    let future = r#"{"version":9,"blocks":[{"lo":0.1,"hi":0.2,"value":0.8,"weight":2}]}"#;
+    let err = serde_json::from_str::<IsotonicCalibration>(future).unwrap_err();
+    assert!(err.to_string().contains("version 9"), "{err}");
+}
+
+/// Worked by hand with five bins: [0, .2) holds 0.1 and 0.15 (mean .125, 1 of
+/// 2 succeeded); [.4, .6) holds .5, .55, .58 (mean .54333, 2 of 3); [.8, 1]
+/// holds .9, 1, 1 (mean .96667, 2 of 3). ECE = (2·.375 + 3·.12333 + 3·.3) / 8.
+#[test]
+fn reliability_table_numbers_are_hand_computed() {
+    let data = outcomes(&[
+        (0.1, false),
+        (0.15, true),
+        (0.5, true),
+        (0.55, false),
+        (0.58, true),
+        (0.9, true),
+        (1.0, true),
+        (1.0, false),
+    ]);
+    let table = ReliabilityTable::new(&data, 5);
+    let counts: Vec<usize> = table.bins.iter().map(|b| b.count).collect();
+    assert_eq!(counts, [2, 0, 3, 0, 3]);
+    assert!(close(table.bins[0].mean_predicted, 0.125));
+    assert!(close(table.bins[0].observed_rate, 0.5));
+    assert!(close(table.bins[2].mean_predicted, 1.63 / 3.0));
+    assert!(close(table.bins[2].observed_rate, 2.0 / 3.0));
+    assert!(close(table.bins[4].mean_predicted, 2.9 / 3.0));
+    assert!(close(table.ece, 0.2525), "{}", table.ece);
+    assert_eq!(table.total, 8);
+    insta::assert_snapshot!(table.to_string());
+}
+
+#[test]
+fn calibrating_the_training_set_lowers_its_ece() {
+    let mut rng = SplitMix(11);
+    // An over-confident scorer: true success rate is the square of its score.
+    let data: Vec<Outcome> = (0..2000)
+        .map(|_| {
+            let score = rng.unit();
+            Outcome::new(score, rng.unit() < score * score)
+        })
+        .collect();
+    let raw = ReliabilityTable::new(&data, 10);
+    let fit = IsotonicCalibration::fit(&data).unwrap();
+    let calibrated = fit.reliability_table(&data, 10);
+    assert!(raw.ece > 0.1, "raw ECE {}", raw.ece);
+    assert!(calibrated.ece < 0.02, "calibrated ECE {}", calibrated.ece);
+    assert_eq!(calibrated.total, 2000);
+}

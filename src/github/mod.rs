@@ -1,0 +1,15 @@
+//! The one place that talks to GitHub: App authentication, the operations
+//! layer every other module calls, the single retry policy, typed webhook
+//! events, and recovery of deliveries GitHub could not hand us.
+
+pub mod auth;
+pub mod deliveries;
+pub mod events;
+pub mod ops;
+pub mod retry;
+mod types;
+
+pub use auth::{AppAuth, AuthError, Clock, InstallationTokens, SystemClock};
+pub use ops::{GitHubClient, OpsError};
+pub use retry::RetryPolicy;
+pub use types::*;

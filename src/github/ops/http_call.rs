@@ -1,0 +1,314 @@
+//! Sending one request: credentials per attempt, the retry policy around it,
+//! GitHub's error bodies turned into [`OpsError`]s.
+
+use bytes::Bytes;
+use http::{HeaderMap, Method, StatusCode};
+use http_body_util::BodyExt;
+use octocrab::Octocrab;
+use percent_encoding::{AsciiSet, CONTROLS, utf8_percent_encode};
+use serde::de::DeserializeOwned;
+
+use super::{GitHubClient, OpsError, Principal};
+use crate::github::auth::InstallationTokens;
+use crate::github::retry::Replay;
+
+/// Characters escaped inside one path segment (RFC 3986 `pchar` complement).
+const SEGMENT: &AsciiSet = &CONTROLS
+    .add(b' ')
+    .add(b'"')
+    .add(b'#')
+    .add(b'%')
+    .add(b'/')
+    .add(b'<')
+    .add(b'>')
+    .add(b'?')
+    .add(b'`')
+    .add(b'{')
+    .add(b'}')
+    .add(b'^')
+    .add(b'[')
+    .add(b']')
+    .add(b'\\')
+    .add(b'|');
+
+/// Escapes one path segment (a label name, an owner).
+pub(crate) fn segment(raw: &str) -> String {
+    utf8_percent_encode(raw, SEGMENT).to_string()
+}
+
+/// Escapes a slash-separated path (a file path, a branch name) keeping its slashes.
+pub(crate) fn path(raw: &str) -> String {
+    raw.split('/').map(segment).collect::<Vec<_>>().join("/")
+}
+
+/// One request as the operations build it.
+#[derive(Debug, Clone)]
+pub(crate) struct Call {
+    pub operation: &'static str,
+    pub method: Method,
+    /// Path and query, relative to the API base (`/repos/...`), or an absolute URL.
+    pub route: String,
+    pub body: Option<serde_json::Value>,
+    pub replay: Replay,
+}
+
+impl Call {
+    pub fn new(operation: &'static str, method: Method, route: impl Into<String>) -> Self {
+        let replay = if method == Method::POST {
+            Replay::CheckFirst
+        } else {
+            Replay::Safe
+        };
+        Self {
+            operation,
+            method,
+            route: route.into(),
+            body: None,
+            replay,
+        }
+    }
+
+    pub fn get(operation: &'static str, route: impl Into<String>) -> Self {
+        Self::new(operation, Method::GET, route)
+    }
+
+    pub fn json(mut self, body: serde_json::Value) -> Self {
+        self.body = Some(body);
+        self
+    }
+
+    /// Marks a POST whose repetition has no further effect.
+    pub fn replay_safe(mut self) -> Self {
+        self.replay = Replay::Safe;
+        self
+    }
+}
+
+/// What GitHub answered to one successful request.
+#[derive(Debug)]
+pub(crate) struct Reply {
+    pub status: StatusCode,
+    pub headers: HeaderMap,
+    pub body: Bytes,
+}
+
+impl Reply {
+    pub fn decode<T: DeserializeOwned>(&self, operation: &'static str) -> Result<T, OpsError> {
+        serde_json::from_slice(&self.body).map_err(|source| OpsError::Decode { operation, source })
+    }
+}
+
+#[derive(serde::Deserialize)]
+struct ErrorBody {
+    message: Option<String>,
+    #[serde(default)]
+    errors: Vec<serde_json::Value>,
+}
+
+/// GitHub's error message, with the validation details a 422 carries.
+fn error_message(status: StatusCode, body: &[u8]) -> String {
+    match serde_json::from_slice::<ErrorBody>(body) {
+        Ok(ErrorBody { message, errors }) => {
+            let mut message =
+                message.unwrap_or_else(|| status.canonical_reason().unwrap_or("").to_owned());
+            for error in errors {
+                let detail = error
+                    .get("message")
+                    .or_else(|| error.get("code"))
+                    .map(|v| {
+                        v.as_str()
+                            .map(str::to_owned)
+                            .unwrap_or_else(|| v.to_string())
+                    })
+                    .unwrap_or_else(|| error.to_string());
+                message.push_str(" (");
+                message.push_str(&detail);
+                message.push(')');
+            }
+            message
+        }
+        Err(_) => String::from_utf8_lossy(body).chars().take(300).collect(),
+    }
+}
+
+impl GitHubClient {
+    /// The octocrab handle carrying this principal's current credential.
+    pub(crate) async fn authed(&self, operation: &'static str) -> Result<Octocrab, OpsError> {
+        let token = match (&self.principal, &self.auth) {
+            (Principal::Anonymous, _) => return Ok(self.base.clone()),
+            (Principal::App, Some(auth)) => auth.jwt()?,
+            (Principal::Installation(id), Some(auth)) => auth.installation_token(*id).await?.token,
+            (_, None) => return Err(OpsError::NoCredentials { operation }),
+        };
+        self.base
+            .user_access_token(token)
+            .map_err(|e| OpsError::Request {
+                operation,
+                detail: e.to_string(),
+            })
+    }
+
+    /// One attempt, no retries. A 401 on an installation token drops the
+    /// cached token so the next attempt mints a new one.
+    async fn attempt(&self, call: &Call) -> Result<Reply, OpsError> {
+        let operation = call.operation;
+        let octo = self.authed(operation).await?;
+        let builder = http::Request::builder()
+            .method(call.method.clone())
+            .uri(call.route.as_str());
+        let request = octo
+            .build_request(builder, call.body.as_ref())
+            .map_err(|e| OpsError::Request {
+                operation,
+                detail: e.to_string(),
+            })?;
+        let response = octo
+            .execute(request)
+            .await
+            .map_err(|e| OpsError::Transport {
+                operation,
+                source: Box::new(e),
+            })?;
+        let (parts, body) = response.into_parts();
+        let body = body
+            .collect()
+            .await
+            .map_err(|e| OpsError::Transport {
+                operation,
+                source: Box::new(e),
+            })?
+            .to_bytes();
+        let status = parts.status;
+        if status.is_success() || status.is_redirection() {
+            return Ok(Reply {
+                status,
+                headers: parts.headers,
+                body,
+            });
+        }
+        if status == StatusCode::UNAUTHORIZED
+            && let (Principal::Installation(id), Some(auth)) = (&self.principal, &self.auth)
+        {
+            auth.forget(*id);
+        }
+        Err(OpsError::Api {
+            operation,
+            status,
+            message: error_message(status, &body),
+            headers: Box::new(parts.headers),
+        })
+    }
+
+    /// Sends `call` under the retry policy.
+    pub(crate) async fn send(&self, call: Call) -> Result<Reply, OpsError> {
+        self.policy.run(call.replay, || self.attempt(&call)).await
+    }
+
+    /// Sends a creating `call`; after an ambiguous failure `check` looks for
+    /// its effect and the call is repeated only if none is found.
+    pub(crate) async fn send_checked<T, C, CFut>(
+        &self,
+        call: Call,
+        decode: impl Fn(&Reply) -> Result<T, OpsError>,
+        check: C,
+    ) -> Result<T, OpsError>
+    where
+        C: FnMut() -> CFut,
+        CFut: Future<Output = Result<Option<T>, OpsError>>,
+    {
+        self.policy
+            .run_checked(
+                call.replay,
+                || async { self.attempt(&call).await.and_then(|reply| decode(&reply)) },
+                check,
+            )
+            .await
+    }
+
+    /// Sends `call` and decodes its JSON body.
+    pub(crate) async fn fetch<T: DeserializeOwned>(&self, call: Call) -> Result<T, OpsError> {
+        let operation = call.operation;
+        self.send(call).await?.decode(operation)
+    }
+}
+
+/// The `rel="next"` URL of a `Link` header, if there is a next page.
+pub fn next_link(headers: &HeaderMap) -> Option<String> {
+    let link = headers.get(http::header::LINK)?.to_str().ok()?;
+    link.split(',').find_map(|part| {
+        let mut pieces = part.split(';');
+        let url = pieces.next()?.trim().strip_prefix('<')?.strip_suffix('>')?;
+        pieces
+            .any(|p| {
+                let p = p.trim().replace(' ', "");
+                p == "rel=\"next\"" || p == "rel=next"
+            })
+            .then(|| url.to_owned())
+    })
+}
+
+/// The value of query parameter `name` in `url` (a cursor, a page number).
+pub fn query_param(url: &str, name: &str) -> Option<String> {
+    let parsed = url::Url::parse(url)
+        .or_else(|_| url::Url::parse(&format!("http://x{url}")))
+        .ok()?;
+    parsed
+        .query_pairs()
+        .find(|(k, _)| k == name)
+        .map(|(_, v)| v.into_owned())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn next_link_finds_the_next_page_among_others() {
+        let mut h = HeaderMap::new();
+        h.insert(
+            http::header::LINK,
+            "<https://api.github.com/app/hook/deliveries?per_page=2&cursor=v1_12077215967>; rel=\"next\", \
+             <https://api.github.com/app/hook/deliveries?per_page=2>; rel=\"first\""
+                .parse()
+                .unwrap(),
+        );
+        let next = next_link(&h).unwrap();
+        assert_eq!(
+            query_param(&next, "cursor").as_deref(),
+            Some("v1_12077215967")
+        );
+        assert_eq!(query_param(&next, "per_page").as_deref(), Some("2"));
+    }
+
+    #[test]
+    fn no_next_link_on_the_last_page() {
+        let mut h = HeaderMap::new();
+        assert_eq!(next_link(&h), None);
+        h.insert(
+            http::header::LINK,
+            "<https://api.github.com/x?page=1>; rel=\"prev\""
+                .parse()
+                .unwrap(),
+        );
+        assert_eq!(next_link(&h), None);
+    }
+
+    #[test]
+    fn paths_are_escaped_per_segment() {
+        assert_eq!(segment("fixwright: high"), "fixwright:%20high");
+        assert_eq!(segment("a/b"), "a%2Fb");
+        assert_eq!(
+            path("fixwright/shop scraper/01J"),
+            "fixwright/shop%20scraper/01J"
+        );
+    }
+
+    #[test]
+    fn error_messages_include_validation_details() {
+        let body = br#"{"message":"Validation Failed","errors":[{"resource":"PullRequest","code":"custom","message":"A pull request already exists for o:b."}]}"#;
+        assert_eq!(
+            error_message(StatusCode::UNPROCESSABLE_ENTITY, body),
+            "Validation Failed (A pull request already exists for o:b.)"
+        );
+    }
+}

@@ -1,0 +1,8 @@
+//! The repair engine: a durable attempt per try at fixing a scraper, the
+//! scraper's files found by the repository's layout, a git workspace per
+//! attempt, and the replay that proves a fix in Python.
+
+pub mod attempt;
+pub mod replay;
+pub mod scraper;
+pub mod workspace;

@@ -1,0 +1,402 @@
+//! Finding a scraper and its files by the repository's layout.
+//!
+//! A scraper is one Scrapy spider (named by its `name = "..."`) or one plain
+//! module (named by its file stem). Its files are its module, its tests and its
+//! fixtures; a fix may touch only those.
+
+use std::fmt;
+use std::path::{Path, PathBuf};
+
+use regex::Regex;
+use serde::{Deserialize, Serialize};
+
+/// A scraper's name as the repository names it.
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct ScraperName(String);
+
+impl ScraperName {
+    /// A name made of letters, digits, `_`, `-` and `.` (it appears in branch
+    /// names and paths); `None` otherwise.
+    pub fn new(name: &str) -> Option<Self> {
+        let valid = !name.is_empty()
+            && name.len() <= 100
+            && !name.starts_with(['.', '-'])
+            && !name.contains("..")
+            && !name.ends_with(".lock")
+            && name
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '-' | '.'));
+        valid.then(|| ScraperName(name.to_owned()))
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Display for ScraperName {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+/// Where scrapers live in a repository. The defaults cover a Scrapy project
+/// (`<package>/spiders/<name>.py`) and a flat `scrapers/<name>.py` repository,
+/// with tests at `tests/test_<name>.py` and fixtures at `tests/files/<name>*`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Layout {
+    /// Look for Scrapy spiders in `<package>/spiders/*.py`.
+    pub scrapy: bool,
+    /// Directories holding one plain scraper module per file.
+    pub module_dirs: Vec<PathBuf>,
+    /// Where `test_<name>.py` files are.
+    pub tests_dir: PathBuf,
+    /// Where saved responses are, first existing one wins.
+    pub fixture_dirs: Vec<PathBuf>,
+}
+
+impl Default for Layout {
+    fn default() -> Self {
+        Layout {
+            scrapy: true,
+            module_dirs: vec![PathBuf::from("scrapers")],
+            tests_dir: PathBuf::from("tests"),
+            fixture_dirs: vec![
+                PathBuf::from("tests/files"),
+                PathBuf::from("tests/fixtures"),
+            ],
+        }
+    }
+}
+
+/// How a scraper's extraction is called.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum ScraperKind {
+    /// A Scrapy spider class; its `parse` callback takes a response.
+    ScrapySpider { class_name: String },
+    /// A module whose entry function takes the response text, such as
+    /// `parse(text)`; `None` when it defines none of the usual names.
+    Module { entry: Option<String> },
+}
+
+/// A scraper and its files, as paths relative to the repository root.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Scraper {
+    pub name: ScraperName,
+    pub kind: ScraperKind,
+    pub module: PathBuf,
+    pub tests: Vec<PathBuf>,
+    pub fixtures: Vec<PathBuf>,
+    /// Where this repository keeps fixtures, if it does.
+    pub fixtures_dir: Option<PathBuf>,
+}
+
+impl Scraper {
+    /// The module's dotted import path (`bookshop/spiders/books.py` →
+    /// `bookshop.spiders.books`).
+    pub fn import_path(&self) -> String {
+        let without_ext = self.module.with_extension("");
+        without_ext
+            .components()
+            .map(|c| c.as_os_str().to_string_lossy().into_owned())
+            .collect::<Vec<_>>()
+            .join(".")
+    }
+
+    /// Every file the scraper owns today.
+    pub fn files(&self) -> Vec<PathBuf> {
+        let mut files = vec![self.module.clone()];
+        files.extend(self.tests.iter().cloned());
+        files.extend(self.fixtures.iter().cloned());
+        files
+    }
+
+    /// Whether a fix may write `path`: one of its files, or a new fixture of
+    /// its own in the fixtures directory.
+    pub fn owns(&self, path: &Path) -> bool {
+        if self.files().iter().any(|f| f == path) {
+            return true;
+        }
+        match (&self.fixtures_dir, path.parent(), path.file_name()) {
+            (Some(dir), Some(parent), Some(file)) => {
+                parent == dir && fixture_belongs(&file.to_string_lossy(), self.name.as_str())
+            }
+            _ => false,
+        }
+    }
+}
+
+/// Why a scraper could not be found.
+#[derive(Debug, thiserror::Error)]
+pub enum ScraperError {
+    #[error("`{0}` is not a valid scraper name (letters, digits, `_`, `-`, `.`)")]
+    BadName(String),
+    #[error("no scraper named `{name}` in {}; scrapers found: {}", repo.display(), if known.is_empty() { "none".to_owned() } else { known.join(", ") })]
+    Unknown {
+        name: String,
+        repo: PathBuf,
+        known: Vec<String>,
+    },
+    #[error("cannot read {}: {source}", path.display())]
+    Read {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+}
+
+/// Finds the scraper called `name` in the repository at `root`.
+pub fn find(root: &Path, name: &str, layout: &Layout) -> Result<Scraper, ScraperError> {
+    let wanted = ScraperName::new(name).ok_or_else(|| ScraperError::BadName(name.to_owned()))?;
+    let all = discover(root, layout)?;
+    let known = all.iter().map(|s| s.name.to_string()).collect();
+    all.into_iter()
+        .find(|s| s.name == wanted)
+        .ok_or_else(|| ScraperError::Unknown {
+            name: name.to_owned(),
+            repo: root.to_path_buf(),
+            known,
+        })
+}
+
+/// Every scraper in the repository at `root`, sorted by name.
+pub fn discover(root: &Path, layout: &Layout) -> Result<Vec<Scraper>, ScraperError> {
+    let mut found: Vec<(ScraperName, ScraperKind, PathBuf)> = Vec::new();
+    if layout.scrapy {
+        for package in subdirs(root)? {
+            let spiders = package.join("spiders");
+            if !spiders.is_dir() {
+                continue;
+            }
+            for file in python_files(&spiders)? {
+                let source = read(&file)?;
+                for (class_name, name) in spiders_in(&source) {
+                    if let Some(name) = ScraperName::new(&name) {
+                        found.push((
+                            name,
+                            ScraperKind::ScrapySpider { class_name },
+                            relative(root, &file),
+                        ));
+                    }
+                }
+            }
+        }
+    }
+    for dir in &layout.module_dirs {
+        let dir = root.join(dir);
+        if !dir.is_dir() {
+            continue;
+        }
+        for file in python_files(&dir)? {
+            let stem = file
+                .file_stem()
+                .map(|s| s.to_string_lossy().into_owned())
+                .unwrap_or_default();
+            if stem.starts_with('_') {
+                continue;
+            }
+            let Some(name) = ScraperName::new(&stem) else {
+                continue;
+            };
+            let source = read(&file)?;
+            found.push((
+                name,
+                ScraperKind::Module {
+                    entry: entry_function(&source),
+                },
+                relative(root, &file),
+            ));
+        }
+    }
+    let names: Vec<String> = found.iter().map(|(n, _, _)| n.to_string()).collect();
+    let fixtures_dir = layout
+        .fixture_dirs
+        .iter()
+        .find(|d| root.join(d).is_dir())
+        .cloned();
+    let fixture_files = match &fixtures_dir {
+        Some(dir) => file_names(&root.join(dir))?,
+        None => Vec::new(),
+    };
+    let mut scrapers: Vec<Scraper> = found
+        .into_iter()
+        .map(|(name, kind, module)| {
+            let test = layout.tests_dir.join(format!("test_{name}.py"));
+            let tests = if root.join(&test).is_file() {
+                vec![test]
+            } else {
+                Vec::new()
+            };
+            let fixtures = match &fixtures_dir {
+                Some(dir) => fixture_files
+                    .iter()
+                    .filter(|f| owner_of_fixture(f, &names) == Some(name.as_str()))
+                    .map(|f| dir.join(f))
+                    .collect(),
+                None => Vec::new(),
+            };
+            Scraper {
+                name,
+                kind,
+                module,
+                tests,
+                fixtures,
+                fixtures_dir: fixtures_dir.clone(),
+            }
+        })
+        .collect();
+    scrapers.sort_by(|a, b| a.name.cmp(&b.name));
+    Ok(scrapers)
+}
+
+/// `(class name, spider name)` for each Scrapy spider class in `source`.
+fn spiders_in(source: &str) -> Vec<(String, String)> {
+    static PATTERNS: std::sync::OnceLock<Option<(Regex, Regex)>> = std::sync::OnceLock::new();
+    let Some((class_re, name_re)) = PATTERNS
+        .get_or_init(|| {
+            Some((
+                Regex::new(r"^class\s+([A-Za-z_]\w*)\s*\(([^)]*)\)\s*:").ok()?,
+                Regex::new(r#"^\s+name\s*(?::\s*\w+\s*)?=\s*["']([^"']+)["']"#).ok()?,
+            ))
+        })
+        .as_ref()
+    else {
+        return Vec::new();
+    };
+    let mut spiders = Vec::new();
+    let mut current: Option<String> = None;
+    for line in source.lines() {
+        if let Some(caps) = class_re.captures(line) {
+            let bases = &caps[2];
+            current = bases.contains("Spider").then(|| caps[1].to_owned());
+        } else if !line.starts_with([' ', '\t']) && !line.trim().is_empty() {
+            current = None;
+        } else if let (Some(class_name), Some(caps)) = (&current, name_re.captures(line)) {
+            spiders.push((class_name.clone(), caps[1].to_owned()));
+            current = None;
+        }
+    }
+    spiders
+}
+
+/// The first of the usual entry function names a module defines.
+fn entry_function(source: &str) -> Option<String> {
+    ["parse", "extract", "scrape"]
+        .into_iter()
+        .find(|name| {
+            source
+                .lines()
+                .any(|l| l.starts_with(&format!("def {name}(")))
+        })
+        .map(str::to_owned)
+}
+
+/// Whether a fixture file name belongs to the scraper called `name`:
+/// `<name>.ext`, `<name>_anything` or `<name>-anything`.
+fn fixture_belongs(file: &str, name: &str) -> bool {
+    file.strip_prefix(name)
+        .is_some_and(|rest| rest.starts_with(['.', '_', '-']))
+}
+
+/// The scraper a fixture belongs to: the longest name it starts with, so
+/// `books_api.json` goes to `books_api`, not `books`.
+fn owner_of_fixture<'a>(file: &str, names: &'a [String]) -> Option<&'a str> {
+    names
+        .iter()
+        .filter(|n| fixture_belongs(file, n))
+        .max_by_key(|n| n.len())
+        .map(String::as_str)
+}
+
+fn read(path: &Path) -> Result<String, ScraperError> {
+    std::fs::read_to_string(path).map_err(|source| ScraperError::Read {
+        path: path.to_path_buf(),
+        source,
+    })
+}
+
+fn entries(dir: &Path) -> Result<Vec<std::fs::DirEntry>, ScraperError> {
+    let read_err = |source| ScraperError::Read {
+        path: dir.to_path_buf(),
+        source,
+    };
+    let mut entries = std::fs::read_dir(dir)
+        .map_err(read_err)?
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(|source| ScraperError::Read {
+            path: dir.to_path_buf(),
+            source,
+        })?;
+    entries.sort_by_key(|e| e.file_name());
+    Ok(entries)
+}
+
+fn subdirs(dir: &Path) -> Result<Vec<PathBuf>, ScraperError> {
+    Ok(entries(dir)?
+        .into_iter()
+        .filter(|e| e.file_type().is_ok_and(|t| t.is_dir()))
+        .filter(|e| !e.file_name().to_string_lossy().starts_with('.'))
+        .map(|e| e.path())
+        .collect())
+}
+
+fn python_files(dir: &Path) -> Result<Vec<PathBuf>, ScraperError> {
+    Ok(entries(dir)?
+        .into_iter()
+        .map(|e| e.path())
+        .filter(|p| p.is_file() && p.extension().is_some_and(|e| e == "py"))
+        .collect())
+}
+
+fn file_names(dir: &Path) -> Result<Vec<String>, ScraperError> {
+    Ok(entries(dir)?
+        .into_iter()
+        .filter(|e| e.file_type().is_ok_and(|t| t.is_file()))
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .collect())
+}
+
+fn relative(root: &Path, path: &Path) -> PathBuf {
+    path.strip_prefix(root)
+        .map(Path::to_path_buf)
+        .unwrap_or_else(|_| path.to_path_buf())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn spider_names_are_read_from_class_bodies() {
+        let source = "import scrapy\n\nclass BooksSpider(scrapy.Spider):\n    name = \"books\"\n    start_urls = []\n\nclass Helper:\n    name = 'not-a-spider'\n\nclass Other(CrawlSpider):\n    \"\"\"doc\"\"\"\n    name: str = 'other'\n";
+        assert_eq!(
+            spiders_in(source),
+            vec![
+                ("BooksSpider".into(), "books".into()),
+                ("Other".into(), "other".into())
+            ]
+        );
+    }
+
+    #[test]
+    fn fixtures_go_to_the_longest_matching_name() {
+        let names = vec!["books".to_string(), "books_api".to_string()];
+        assert_eq!(owner_of_fixture("books.html", &names), Some("books"));
+        assert_eq!(owner_of_fixture("books_page2.html", &names), Some("books"));
+        assert_eq!(
+            owner_of_fixture("books_api.json", &names),
+            Some("books_api")
+        );
+        assert_eq!(owner_of_fixture("bookshelf.html", &names), None);
+    }
+
+    #[test]
+    fn names_are_safe_for_branches() {
+        assert!(ScraperName::new("weather_api").is_some());
+        assert!(ScraperName::new("../etc").is_none());
+        assert!(ScraperName::new("a b").is_none());
+        assert!(ScraperName::new("").is_none());
+    }
+}

@@ -1,0 +1,395 @@
+//! The git side of a repair: a cached clone per repository, a worktree and a
+//! branch per attempt, and the commit that carries the fix.
+//!
+//! Nothing here touches a checked-out working tree: each attempt gets its own
+//! worktree (a separate directory), so a user's checkout of the same
+//! repository only gains a branch.
+
+use std::fmt;
+use std::path::{Component, Path, PathBuf};
+
+use git2::{
+    BranchType, DiffFormat, Oid, Repository, Signature, WorktreeAddOptions, WorktreePruneOptions,
+};
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+
+use super::attempt::AttemptId;
+use super::scraper::ScraperName;
+
+/// A commit's full hexadecimal SHA.
+#[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct CommitSha(String);
+
+impl CommitSha {
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+
+    fn oid(&self) -> Result<Oid, git2::Error> {
+        Oid::from_str(&self.0)
+    }
+}
+
+impl From<Oid> for CommitSha {
+    fn from(oid: Oid) -> Self {
+        CommitSha(oid.to_string())
+    }
+}
+
+impl fmt::Display for CommitSha {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+/// The repair branch of an attempt: `fixwright/<scraper>/<attempt-id>`.
+pub fn branch_name(scraper: &ScraperName, attempt: AttemptId) -> String {
+    format!("fixwright/{scraper}/{attempt}")
+}
+
+/// A commit message ending in the trailers every repair commit carries.
+pub fn commit_message(summary: &str, body: &str, attempt: AttemptId, confidence: f64) -> String {
+    let mut message = summary.trim().to_owned();
+    message.push_str("\n\n");
+    if !body.trim().is_empty() {
+        message.push_str(body.trim());
+        message.push_str("\n\n");
+    }
+    message.push_str(&format!(
+        "Fixwright-Attempt: {attempt}\nFixwright-Confidence: {confidence:.3}\n"
+    ));
+    message
+}
+
+/// Why a git operation failed.
+#[derive(Debug, thiserror::Error)]
+pub enum WorkspaceError {
+    #[error("{} is not a git repository (it must be the repository's top directory): {source}", path.display())]
+    NotARepository {
+        path: PathBuf,
+        #[source]
+        source: git2::Error,
+    },
+    #[error("the repository at {} has no commit to start from", path.display())]
+    NoHead { path: PathBuf },
+    #[error("cannot clone or fetch {url} into {}: {source}", path.display())]
+    Clone {
+        url: String,
+        path: PathBuf,
+        #[source]
+        source: git2::Error,
+    },
+    #[error("branch {0} already exists")]
+    BranchExists(String),
+    #[error("`{0}` is not a path inside the repository")]
+    BadPath(String),
+    #[error("cannot write {}: {source}", path.display())]
+    Write {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("git: {0}")]
+    Git(#[from] git2::Error),
+}
+
+/// A repository Fixwright works on.
+pub struct Workspace {
+    repo: Repository,
+    path: PathBuf,
+}
+
+impl fmt::Debug for Workspace {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Workspace")
+            .field("path", &self.path)
+            .finish()
+    }
+}
+
+impl Workspace {
+    /// The repository at exactly `path`: no search upwards for an enclosing
+    /// repository, so a subdirectory of a repository is refused.
+    pub fn open_local(path: &Path) -> Result<Self, WorkspaceError> {
+        let repo = Repository::open(path).map_err(|source| WorkspaceError::NotARepository {
+            path: path.to_path_buf(),
+            source,
+        })?;
+        let top = repo.workdir().unwrap_or_else(|| repo.path());
+        let same = std::fs::canonicalize(top).ok() == std::fs::canonicalize(path).ok();
+        if !same && repo.workdir().is_some() {
+            return Err(WorkspaceError::NotARepository {
+                path: path.to_path_buf(),
+                source: git2::Error::from_str("the path is not the repository's top directory"),
+            });
+        }
+        Ok(Workspace {
+            repo,
+            path: path.to_path_buf(),
+        })
+    }
+
+    /// A bare clone of `url` kept under `cache_dir` (named by a hash of the
+    /// URL), created on first use and fetched on every later use.
+    pub fn cached_clone(url: &str, cache_dir: &Path) -> Result<Self, WorkspaceError> {
+        let digest = hex::encode(Sha256::digest(url.as_bytes()));
+        let path = cache_dir.join(format!("{}.git", &digest[..16]));
+        let clone_err = |source| WorkspaceError::Clone {
+            url: url.to_owned(),
+            path: path.clone(),
+            source,
+        };
+        let repo = if path.join("HEAD").is_file() {
+            let repo = Repository::open_bare(&path).map_err(clone_err)?;
+            {
+                let mut remote = repo.find_remote("origin").map_err(clone_err)?;
+                remote
+                    .fetch(&["+refs/heads/*:refs/heads/*"], None, None)
+                    .map_err(clone_err)?;
+            }
+            repo
+        } else {
+            std::fs::create_dir_all(cache_dir).map_err(|source| WorkspaceError::Write {
+                path: cache_dir.to_path_buf(),
+                source,
+            })?;
+            // Clone next to the final place and rename, so an interrupted
+            // clone is never mistaken for a cached one.
+            let tmp = cache_dir.join(format!(".tmp-{}-{}", &digest[..16], ulid::Ulid::new()));
+            let cloned = git2::build::RepoBuilder::new()
+                .bare(true)
+                .clone(url, &tmp)
+                .map_err(clone_err);
+            match cloned {
+                Ok(repo) => {
+                    drop(repo);
+                    if let Err(source) = std::fs::rename(&tmp, &path) {
+                        let _ = std::fs::remove_dir_all(&tmp);
+                        if !path.join("HEAD").is_file() {
+                            return Err(WorkspaceError::Write { path, source });
+                        }
+                    }
+                    Repository::open_bare(&path).map_err(clone_err)?
+                }
+                Err(error) => {
+                    let _ = std::fs::remove_dir_all(&tmp);
+                    return Err(error);
+                }
+            }
+        };
+        Ok(Workspace { repo, path })
+    }
+
+    /// Makes `path` (an existing directory) a new git repository whose first
+    /// commit on `main` holds every file in it, honouring its `.gitignore`.
+    pub fn init_with_files(path: &Path, message: &str) -> Result<Self, WorkspaceError> {
+        let mut options = git2::RepositoryInitOptions::new();
+        options.initial_head("main");
+        let repo = Repository::init_opts(path, &options)?;
+        {
+            let mut index = repo.index()?;
+            index.add_all(["*"], git2::IndexAddOption::DEFAULT, None)?;
+            index.write()?;
+            let tree = repo.find_tree(index.write_tree()?)?;
+            let signature = Signature::now("Fixwright", "fixwright@users.noreply.github.com")?;
+            repo.commit(Some("HEAD"), &signature, &signature, message, &tree, &[])?;
+        }
+        Ok(Workspace {
+            repo,
+            path: path.to_path_buf(),
+        })
+    }
+
+    /// Where the repository is.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// The commit HEAD points at.
+    pub fn head(&self) -> Result<CommitSha, WorkspaceError> {
+        self.repo
+            .head()
+            .ok()
+            .and_then(|h| h.peel_to_commit().ok())
+            .map(|c| c.id().into())
+            .ok_or_else(|| WorkspaceError::NoHead {
+                path: self.path.clone(),
+            })
+    }
+
+    /// Whether a local branch exists.
+    pub fn has_branch(&self, name: &str) -> bool {
+        self.repo.find_branch(name, BranchType::Local).is_ok()
+    }
+
+    /// The content of `path` at `commit`, if the file exists there.
+    pub fn read_at(
+        &self,
+        commit: &CommitSha,
+        path: &Path,
+    ) -> Result<Option<Vec<u8>>, WorkspaceError> {
+        let tree = self.repo.find_commit(commit.oid()?)?.tree()?;
+        match tree.get_path(path) {
+            Ok(entry) => Ok(Some(self.repo.find_blob(entry.id())?.content().to_vec())),
+            Err(e) if e.code() == git2::ErrorCode::NotFound => Ok(None),
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    /// The commit message of `commit`.
+    pub fn message_of(&self, commit: &CommitSha) -> Result<String, WorkspaceError> {
+        Ok(self
+            .repo
+            .find_commit(commit.oid()?)?
+            .message()
+            .unwrap_or_default()
+            .to_owned())
+    }
+
+    /// Creates the attempt's branch at `base` and checks it out in a new
+    /// worktree under `worktrees_dir`.
+    pub fn start_attempt(
+        &self,
+        scraper: &ScraperName,
+        attempt: AttemptId,
+        base: &CommitSha,
+        worktrees_dir: &Path,
+    ) -> Result<AttemptWorktree, WorkspaceError> {
+        let branch = branch_name(scraper, attempt);
+        if self.has_branch(&branch) {
+            return Err(WorkspaceError::BranchExists(branch));
+        }
+        let base_commit = self.repo.find_commit(base.oid()?)?;
+        std::fs::create_dir_all(worktrees_dir).map_err(|source| WorkspaceError::Write {
+            path: worktrees_dir.to_path_buf(),
+            source,
+        })?;
+        let name = format!("fixwright-{attempt}");
+        let path = worktrees_dir.join(&name);
+        let created = self.repo.branch(&branch, &base_commit, false)?;
+        let reference = created.into_reference();
+        let mut options = WorktreeAddOptions::new();
+        options.reference(Some(&reference));
+        if let Err(error) = self.repo.worktree(&name, &path, Some(&options)) {
+            // Leave no branch behind for an attempt that never started.
+            if let Ok(mut branch_ref) = self.repo.find_branch(&branch, BranchType::Local) {
+                let _ = branch_ref.delete();
+            }
+            return Err(error.into());
+        }
+        Ok(AttemptWorktree {
+            path,
+            name,
+            branch,
+            base: base.clone(),
+        })
+    }
+
+    /// Removes an attempt's worktree; its branch stays if `keep_branch`.
+    pub fn finish_attempt(
+        &self,
+        worktree: AttemptWorktree,
+        keep_branch: bool,
+    ) -> Result<(), WorkspaceError> {
+        let _ = std::fs::remove_dir_all(&worktree.path);
+        if let Ok(found) = self.repo.find_worktree(&worktree.name) {
+            let mut prune = WorktreePruneOptions::new();
+            prune.valid(true).working_tree(true);
+            found.prune(Some(&mut prune))?;
+        }
+        if !keep_branch
+            && let Ok(mut branch) = self.repo.find_branch(&worktree.branch, BranchType::Local)
+        {
+            branch.delete()?;
+        }
+        Ok(())
+    }
+
+    /// The unified diff between two commits.
+    pub fn diff(&self, from: &CommitSha, to: &CommitSha) -> Result<String, WorkspaceError> {
+        let old = self.repo.find_commit(from.oid()?)?.tree()?;
+        let new = self.repo.find_commit(to.oid()?)?.tree()?;
+        let diff = self.repo.diff_tree_to_tree(Some(&old), Some(&new), None)?;
+        let mut patch = String::new();
+        diff.print(DiffFormat::Patch, |_, _, line| {
+            if matches!(line.origin(), '+' | '-' | ' ') {
+                patch.push(line.origin());
+            }
+            patch.push_str(&String::from_utf8_lossy(line.content()));
+            true
+        })?;
+        Ok(patch)
+    }
+}
+
+/// One attempt's checkout: a directory with the attempt's branch checked out.
+#[derive(Debug)]
+pub struct AttemptWorktree {
+    /// The directory holding the checkout.
+    pub path: PathBuf,
+    /// `fixwright/<scraper>/<attempt-id>`.
+    pub branch: String,
+    /// The commit the branch started from.
+    pub base: CommitSha,
+    name: String,
+}
+
+impl AttemptWorktree {
+    /// Writes `content` to `relative` inside the checkout. Absolute paths and
+    /// `..` are refused.
+    pub fn write_file(&self, relative: &Path, content: &[u8]) -> Result<(), WorkspaceError> {
+        let inside = relative
+            .components()
+            .all(|c| matches!(c, Component::Normal(_)));
+        if !inside || relative.as_os_str().is_empty() || relative.starts_with(".git") {
+            return Err(WorkspaceError::BadPath(relative.display().to_string()));
+        }
+        let path = self.path.join(relative);
+        if let Some(parent) = path.parent() {
+            std::fs::create_dir_all(parent).map_err(|source| WorkspaceError::Write {
+                path: parent.to_path_buf(),
+                source,
+            })?;
+        }
+        std::fs::write(&path, content).map_err(|source| WorkspaceError::Write { path, source })
+    }
+
+    /// Commits every change in the checkout on the attempt's branch, as
+    /// Fixwright.
+    pub fn commit(&self, message: &str) -> Result<CommitSha, WorkspaceError> {
+        let repo = Repository::open(&self.path)?;
+        let mut index = repo.index()?;
+        index.add_all(["*"], git2::IndexAddOption::DEFAULT, None)?;
+        index.update_all(["*"], None)?;
+        index.write()?;
+        let tree = repo.find_tree(index.write_tree()?)?;
+        let parent = repo.head()?.peel_to_commit()?;
+        let signature = Signature::now("Fixwright", "fixwright@users.noreply.github.com")?;
+        let oid = repo.commit(
+            Some("HEAD"),
+            &signature,
+            &signature,
+            message,
+            &tree,
+            &[&parent],
+        )?;
+        Ok(oid.into())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn commit_messages_end_in_trailers() {
+        let id = AttemptId::new();
+        let message = commit_message("fix(books): heal selector", "why\n", id, 0.9712);
+        assert!(message.starts_with("fix(books): heal selector\n\nwhy\n\n"));
+        assert!(message.ends_with(&format!(
+            "Fixwright-Attempt: {id}\nFixwright-Confidence: 0.971\n"
+        )));
+    }
+}
