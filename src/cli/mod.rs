@@ -4,6 +4,7 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 
+pub mod gates;
 pub mod setup;
 
 #[derive(Debug, Parser)]
@@ -21,11 +22,14 @@ pub struct Cli {
 pub enum Command {
     /// Create the GitHub App from its manifest and write its credentials.
     Setup(setup::SetupArgs),
+    /// Run ruff, mypy and pytest on a scraper repository (exit 0 pass, 1 fail, 2 error).
+    Gates(gates::GatesArgs),
 }
 
 /// Parses the command line, runs the chosen job and maps its result to an exit code.
 pub async fn main() -> ExitCode {
     let result: Result<(), Box<dyn std::error::Error>> = match Cli::parse().command {
+        Command::Gates(args) => return gates::run(args).await,
         Command::Setup(args) => setup::run(args).await.map_err(Into::into),
     };
     match result {
