@@ -230,7 +230,7 @@ fn last_repo_frame(text: &str) -> Option<(String, u32)> {
             let n: u32 = digits.parse().ok()?;
             rest[digits.len()..].starts_with(':').then_some((path, n))
         })
-        .last()
+        .next_back()
 }
 
 /// pytest's `ImportError while loading conftest '...'` (or any error before
