@@ -7,6 +7,7 @@
 //! a workspace; `confidence` and `policy` decide what happens; `github` is the
 //! one place that talks to GitHub.
 
+pub mod agents;
 pub mod cli;
 pub mod confidence;
 pub mod config;
@@ -17,4 +18,5 @@ pub mod incident;
 pub mod memory;
 pub mod python;
 pub mod repair;
+pub mod policy;
 pub mod store;

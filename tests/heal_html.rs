@@ -6,7 +6,7 @@
 
 use std::path::PathBuf;
 
-use fixwright::heal::html::{extract, heal};
+use fixwright::heal::html::{HealOptions, extract, heal, heal_with};
 use fixwright::heal::{HealOutcome, Selector, SelectorKind};
 use serde::Deserialize;
 
@@ -219,4 +219,106 @@ fn invalid_selectors_are_errors_that_name_the_selector() {
     )
     .expect_err("not HTML");
     assert!(err.to_string().contains("$.a"), "{err}");
+}
+
+#[test]
+fn xpath_errors_carry_libxml2s_reason() {
+    let (_, old, _) = fixture("css-class-rename");
+    let err = extract(
+        &old,
+        &Selector {
+            kind: SelectorKind::Xpath,
+            expr: "//td[".into(),
+        },
+    )
+    .expect_err("invalid");
+    assert!(err.to_string().to_lowercase().contains("invalid"), "{err}");
+}
+
+#[test]
+fn remembered_renames_are_tried_first() {
+    let (case, old, new) = fixture("xpath-class-rename");
+    let selector = Selector {
+        kind: case.selector_type,
+        expr: case.selector.clone(),
+    };
+    let options = HealOptions {
+        renames: vec![("case-name".into(), "case-title".into())],
+    };
+    match heal_with(&old, &new, &selector, &options) {
+        HealOutcome::Healed(h) => {
+            assert_eq!(h.selector.expr, "//td[@class='case-title']/text()");
+            assert!(h.rationale.contains("remembered rename"), "{}", h.rationale);
+        }
+        other => panic!("expected a heal, got {other:?}"),
+    }
+}
+
+#[test]
+fn unusual_selectors_get_an_answer_not_a_crash() {
+    let (_, old, new) = fixture("css-decoy");
+    let cases = [
+        (SelectorKind::Xpath, "count(//tr)"),
+        (SelectorKind::Xpath, "string(//h1)"),
+        (SelectorKind::Xpath, "//td/@class"),
+        (SelectorKind::Xpath, "//*[@id]"),
+        (SelectorKind::Xpath, "//tr[position() > 1]/td[last()]"),
+        (SelectorKind::Xpath, "(//td)[2]"),
+        (SelectorKind::Xpath, "//td[contains(., \"v.\")] | //th"),
+        (SelectorKind::Css, "td:nth-child(2n+1)::text"),
+        (SelectorKind::Css, "th, li"),
+        (SelectorKind::Css, "::text"),
+        (SelectorKind::Css, ".café"),
+        (SelectorKind::Css, "a[href$='.pdf']::attr(href)"),
+        (
+            SelectorKind::Css,
+            "h1 + table tr:not(:first-child) > td.case-name",
+        ),
+    ];
+    for (kind, expr) in cases {
+        let selector = Selector {
+            kind,
+            expr: expr.into(),
+        };
+        match heal(&old, &new, &selector) {
+            HealOutcome::Healed(h) => {
+                assert!((0.0..=1.0).contains(&h.score), "{expr}: score {}", h.score);
+                let got = extract(&new, &h.selector).expect("a healed selector evaluates");
+                assert_eq!(
+                    got, h.values,
+                    "{expr}: reported values are what `{}` extracts",
+                    h.selector.expr
+                );
+            }
+            HealOutcome::Refused { reason, score } => {
+                assert!(!reason.is_empty() && (0.0..=1.0).contains(&score), "{expr}")
+            }
+            HealOutcome::Unchanged => {}
+        }
+    }
+}
+
+#[test]
+fn empty_or_broken_pages_are_refused_not_crashed() {
+    let selector = Selector {
+        kind: SelectorKind::Css,
+        expr: "td.case-name::text".into(),
+    };
+    let (_, old, _) = fixture("css-class-rename");
+    for (o, n) in [
+        ("", ""),
+        (old.as_str(), ""),
+        (old.as_str(), "<<<>>> not html at all \u{0}"),
+        ("<p>no table</p>", old.as_str()),
+    ] {
+        match heal(o, n, &selector) {
+            HealOutcome::Refused { reason, score } => {
+                assert!(!reason.is_empty() && score < 0.70, "{reason}")
+            }
+            other => panic!(
+                "expected a refusal for old={:.20?} new={:.20?}, got {other:?}",
+                o, n
+            ),
+        }
+    }
 }

@@ -4,7 +4,12 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 
+pub mod bench;
+pub mod calibrate;
+pub mod config;
+pub mod demo;
 pub mod gates;
+pub mod repair;
 pub mod setup;
 
 #[derive(Debug, Parser)]
@@ -22,6 +27,17 @@ pub struct Cli {
 #[allow(clippy::large_enum_variant)]
 #[derive(Debug, Subcommand)]
 pub enum Command {
+    /// Repair one scraper of a local git repository.
+    Repair(repair::RepairArgs),
+    /// Heal a scraper of the built-in example repository in a temporary copy.
+    Demo(demo::DemoArgs),
+    /// Benchmarks.
+    #[command(subcommand)]
+    Bench(bench::BenchCommand),
+    /// Repository policy (.github/fixwright.yml).
+    Config(config::ConfigArgs),
+    /// Fit confidence calibration from recorded outcomes.
+    Calibrate(calibrate::CalibrateArgs),
     /// Create the GitHub App from its manifest and write its credentials.
     Setup(setup::SetupArgs),
     /// Run ruff, mypy and pytest on a scraper repository (exit 0 pass, 1 fail, 2 error).
@@ -30,15 +46,19 @@ pub enum Command {
 
 /// Parses the command line, runs the chosen job and maps its result to an exit code.
 pub async fn main() -> ExitCode {
-    let result: Result<(), Box<dyn std::error::Error>> = match Cli::parse().command {
-        Command::Gates(args) => return gates::run(args).await,
-        Command::Setup(args) => setup::run(args).await.map_err(Into::into),
-    };
-    match result {
-        Ok(()) => ExitCode::SUCCESS,
-        Err(e) => {
-            eprintln!("error: {e}");
-            ExitCode::FAILURE
-        }
+    match Cli::parse().command {
+        Command::Repair(args) => repair::run(args).await,
+        Command::Demo(args) => demo::run(args).await,
+        Command::Bench(cmd) => bench::run(cmd),
+        Command::Config(args) => config::run(args),
+        Command::Calibrate(args) => calibrate::run(args).await,
+        Command::Setup(args) => match setup::run(args).await {
+            Ok(()) => ExitCode::SUCCESS,
+            Err(e) => {
+                eprintln!("error: {e}");
+                ExitCode::FAILURE
+            }
+        },
+        Command::Gates(args) => gates::run(args).await,
     }
 }

@@ -36,6 +36,8 @@ pub enum CalibrationError {
     InvalidBlock { index: usize, reason: String },
     #[error("calibration has no blocks")]
     NoBlocks,
+    #[error("data/calibration/prior.json is invalid: {0}")]
+    Prior(String),
     #[error("unsupported calibration version {0}, expected {CALIBRATION_VERSION}")]
     Version(u32),
 }
@@ -67,14 +69,22 @@ pub struct Block {
 #[serde(try_from = "RawCalibration", into = "RawCalibration")]
 pub struct IsotonicCalibration {
     blocks: Vec<Block>,
+    source: Option<String>,
 }
 
 #[derive(Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 struct RawCalibration {
     version: u32,
+    /// What the calibration was fitted on, for humans.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    source: Option<String>,
     blocks: Vec<Block>,
 }
+
+/// The prior shipped in the repository, used until an installation has
+/// outcomes of its own.
+const PRIOR: &str = include_str!("../../data/calibration/prior.json");
 
 impl TryFrom<RawCalibration> for IsotonicCalibration {
     type Error = CalibrationError;
@@ -83,7 +93,7 @@ impl TryFrom<RawCalibration> for IsotonicCalibration {
         if raw.version != CALIBRATION_VERSION {
             return Err(CalibrationError::Version(raw.version));
         }
-        Self::from_blocks(raw.blocks)
+        Ok(Self::from_blocks(raw.blocks)?.with_source(raw.source))
     }
 }
 
@@ -91,6 +101,7 @@ impl From<IsotonicCalibration> for RawCalibration {
     fn from(calibration: IsotonicCalibration) -> Self {
         RawCalibration {
             version: CALIBRATION_VERSION,
+            source: calibration.source,
             blocks: calibration.blocks,
         }
     }
@@ -153,6 +164,7 @@ impl IsotonicCalibration {
         }
         Ok(Self {
             blocks: stack.into_iter().map(|(block, _)| block).collect(),
+            source: None,
         })
     }
 
@@ -186,7 +198,26 @@ impl IsotonicCalibration {
                 }
             }
         }
-        Ok(Self { blocks })
+        Ok(Self {
+            blocks,
+            source: None,
+        })
+    }
+
+    /// The calibration shipped in `data/calibration/prior.json`.
+    pub fn prior() -> Result<Self, CalibrationError> {
+        serde_json::from_str(PRIOR).map_err(|err| CalibrationError::Prior(err.to_string()))
+    }
+
+    /// Records what the calibration was fitted on (kept in its JSON form).
+    pub fn with_source(mut self, source: Option<String>) -> Self {
+        self.source = source;
+        self
+    }
+
+    /// What the calibration was fitted on, when recorded.
+    pub fn source(&self) -> Option<&str> {
+        self.source.as_deref()
     }
 
     /// The fitted blocks, in score order.

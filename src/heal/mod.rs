@@ -46,3 +46,7 @@ pub struct Heal {
     /// One line on why this selector was chosen.
     pub rationale: String,
 }
+
+pub mod bench;
+pub mod json;
+pub mod source;

@@ -99,6 +99,17 @@ fn check_ttl(ttl: Duration) -> Result<(), DedupeError> {
     Ok(())
 }
 
+/// Renews the caller's own claim, or reports who holds the key and for how
+/// long. Returns `{1, holder, ttl_ms}` or `{0, holder_or_false, pttl}`.
+const RENEW_OR_INSPECT: &str = r"
+local current = redis.call('GET', KEYS[1])
+if current == ARGV[1] then
+  redis.call('EXPIRE', KEYS[1], ARGV[2])
+  return {1, current, tonumber(ARGV[2]) * 1000}
+end
+return {0, current, redis.call('PTTL', KEYS[1])}
+";
+
 /// The Redis registry. Keys are stored as `<prefix><key>`.
 #[derive(Clone)]
 pub struct RedisDedupe {
@@ -154,31 +165,25 @@ impl RedisDedupe {
             if set.is_some() {
                 return Ok(Claim::Won);
             }
-            let (current, pttl): (Option<String>, i64) = redis::pipe()
-                .cmd("GET")
+            // Renewing our own claim must not touch a claim someone else
+            // made after ours expired: compare and expire in one script.
+            let (mine, current, pttl): (i64, Option<String>, i64) = redis::cmd("EVAL")
+                .arg(RENEW_OR_INSPECT)
+                .arg(1)
                 .arg(&full)
-                .cmd("PTTL")
-                .arg(&full)
+                .arg(holder)
+                .arg(secs)
                 .query_async(&mut conn)
                 .await
                 .map_err(err)?;
-            match current {
-                Some(current) if current == holder => {
-                    let _: i64 = redis::cmd("EXPIRE")
-                        .arg(&full)
-                        .arg(secs)
-                        .query_async(&mut conn)
-                        .await
-                        .map_err(err)?;
-                    return Ok(Claim::Won);
-                }
-                Some(current) => {
-                    return Ok(Claim::Held {
-                        holder: Some(current),
-                        remaining: u64::try_from(pttl).ok().map(Duration::from_millis),
-                    });
-                }
-                None => continue,
+            if mine == 1 {
+                return Ok(Claim::Won);
+            }
+            if let Some(current) = current {
+                return Ok(Claim::Held {
+                    holder: Some(current),
+                    remaining: u64::try_from(pttl).ok().map(Duration::from_millis),
+                });
             }
         }
         Ok(Claim::Held {

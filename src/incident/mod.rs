@@ -11,6 +11,7 @@ mod classify;
 pub mod dedupe;
 mod evidence;
 mod fingerprint;
+mod signals;
 pub mod storm;
 mod traceback;
 

@@ -71,9 +71,9 @@ pub struct Traceback {
 
 impl Traceback {
     /// The exception that ended the chain: the error the run died of.
-    pub fn error(&self) -> &ExceptionBlock {
-        // `chain` is never empty: a traceback is only kept once it has a block.
-        &self.chain[self.chain.len() - 1]
+    /// `None` only for a hand-built traceback with an empty chain.
+    pub fn error(&self) -> Option<&ExceptionBlock> {
+        self.chain.last()
     }
 }
 
@@ -86,7 +86,7 @@ static EXCEPTION_LINE: LazyLock<Regex> = LazyLock::new(|| {
         .unwrap_or_else(|e| unreachable!("static regex: {e}"))
 });
 /// A line that starts a new log record, which ends a multi-line message.
-static LOG_RECORD: LazyLock<Regex> = LazyLock::new(|| {
+pub(crate) static LOG_RECORD: LazyLock<Regex> = LazyLock::new(|| {
     Regex::new(
         r"^(?:\d{4}-\d{2}-\d{2}[ T]\d{2}:\d{2}:\d{2}|(?:DEBUG|INFO|WARNING|ERROR|CRITICAL)[:\s])",
     )
@@ -100,20 +100,50 @@ static K8S_PREFIX: LazyLock<Regex> = LazyLock::new(|| {
 });
 
 const TRACEBACK_HEAD: &str = "Traceback (most recent call last):";
+const GROUP_HEAD: &str = "+ Exception Group Traceback (most recent call last):";
 const DURING_HANDLING: &str = "During handling of the above exception, another exception occurred:";
 const DIRECT_CAUSE: &str = "The above exception was the direct cause of the following exception:";
 const MAX_MESSAGE_LINES: usize = 40;
 
 /// The log's lines with container-runtime timestamps removed, so a log read
-/// with `kubectl logs --timestamps` parses like the plain one.
+/// with `kubectl logs --timestamps` parses like the plain one. Exception
+/// groups (Python 3.11+, asyncio's `TaskGroup`) lose their `|` and `+-`
+/// decoration, line for line, so the group and each sub-exception parse as
+/// tracebacks of their own, the sub-exceptions last.
 pub(crate) fn log_lines(log: &str) -> Vec<&str> {
-    log.lines()
-        .map(|line| match K8S_PREFIX.find(line) {
-            Some(m) => &line[m.end()..],
-            None => line,
-        })
-        .map(|line| line.trim_end_matches('\r'))
-        .collect()
+    let mut out = Vec::new();
+    let mut in_group = false;
+    for raw in log.lines() {
+        let line = match K8S_PREFIX.find(raw) {
+            Some(m) => &raw[m.end()..],
+            None => raw,
+        };
+        let line = line.trim_end_matches('\r');
+        let trimmed = line.trim_start();
+        if trimmed.starts_with(GROUP_HEAD) {
+            in_group = true;
+            out.push(TRACEBACK_HEAD);
+            continue;
+        }
+        if in_group {
+            if trimmed.starts_with("+-") {
+                out.push("");
+                continue;
+            }
+            if let Some(rest) = trimmed.strip_prefix('|') {
+                let rest = rest.strip_prefix(' ').unwrap_or(rest);
+                out.push(if rest.trim_start().starts_with(GROUP_HEAD) {
+                    TRACEBACK_HEAD
+                } else {
+                    rest
+                });
+                continue;
+            }
+            in_group = false;
+        }
+        out.push(line);
+    }
+    out
 }
 
 /// Every traceback printed in `log`, in order. Chained exceptions belong to

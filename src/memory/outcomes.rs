@@ -220,6 +220,40 @@ impl Memory {
         Ok(())
     }
 
+    /// Moves a recorded attempt to `outcome` (merged, then verified or
+    /// reverted). Returns false when memory holds no record of `attempt`.
+    pub async fn update_outcome(
+        &self,
+        attempt: Ulid,
+        outcome: Outcome,
+        now: DateTime<Utc>,
+    ) -> Result<bool, MemoryError> {
+        const SQL: &str = "UPDATE memory_outcomes SET outcome = $2, success = $3, updated_at = $4 \
+             WHERE attempt_id = $1";
+        let err = store_err("update_outcome");
+        let rows = match &self.store {
+            Store::Sqlite(pool) => sqlx::query(SQL)
+                .bind(attempt.to_string())
+                .bind(outcome.as_str())
+                .bind(outcome.success())
+                .bind(now.timestamp_millis())
+                .execute(pool)
+                .await
+                .map_err(err)?
+                .rows_affected(),
+            Store::Postgres(pool) => sqlx::query(SQL)
+                .bind(attempt.to_string())
+                .bind(outcome.as_str())
+                .bind(outcome.success())
+                .bind(now.timestamp_millis())
+                .execute(pool)
+                .await
+                .map_err(err)?
+                .rows_affected(),
+        };
+        Ok(rows == 1)
+    }
+
     /// Replacements that succeeded at least once for `class` on `host`, most
     /// successful first (then fewest failures, then most recent). The healer
     /// tries these before searching.

@@ -161,18 +161,20 @@ pub fn check_transition(from: AttemptState, to: AttemptState) -> Result<(), Tran
     if from.is_final() {
         return Err(TransitionError::Final(from));
     }
-    let allowed = match (from, to) {
+    let allowed = matches!(
+        (from, to),
         (Diagnosed, Proposed)
-        | (Proposed, Proven)
-        | (Proven, Committed)
-        | (Committed, PullRequestOpen)
-        | (PullRequestOpen, Merged) => true,
-        (Diagnosed | Proposed | Proven | Committed | PullRequestOpen, Abandoned | Escalated) => {
-            true
-        }
-        (Merged, Deployed | Verified | Reverted) | (Deployed, Verified | Reverted) => true,
-        _ => false,
-    };
+            | (Proposed, Proven)
+            | (Proven, Committed)
+            | (Committed, PullRequestOpen)
+            | (PullRequestOpen, Merged)
+            | (
+                Diagnosed | Proposed | Proven | Committed | PullRequestOpen,
+                Abandoned | Escalated
+            )
+            | (Merged, Deployed | Verified | Reverted)
+            | (Deployed, Verified | Reverted)
+    );
     if allowed {
         Ok(())
     } else {

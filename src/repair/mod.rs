@@ -3,6 +3,9 @@
 //! attempt, and the replay that proves a fix in Python.
 
 pub mod attempt;
+pub mod job;
 pub mod replay;
+pub mod report;
 pub mod scraper;
+pub mod steps;
 pub mod workspace;

@@ -194,3 +194,15 @@ fn calibrating_the_training_set_lowers_its_ece() {
     assert!(calibrated.ece < 0.02, "calibrated ECE {}", calibrated.ece);
     assert_eq!(calibrated.total, 2000);
 }
+
+#[test]
+fn the_shipped_prior_loads() {
+    let prior = IsotonicCalibration::prior().unwrap();
+    assert!(prior.source().is_some());
+    let mut last = 0.0;
+    for i in 0..=100 {
+        let y = prior.apply(f64::from(i) / 100.0);
+        assert!((0.0..=1.0).contains(&y) && y >= last);
+        last = y;
+    }
+}

@@ -79,6 +79,12 @@ impl Page {
             page: which,
             reason: "cannot create an XPath context".into(),
         })?;
+        // SAFETY: the context pointer is valid while `ctx` lives; libxml2
+        // calls this handler for XPath errors of this context only, instead of
+        // printing them to stderr.
+        unsafe {
+            (*ctx.as_ptr()).error = Some(record_xpath_error);
+        }
         Ok(Page {
             _doc: doc,
             ctx,
@@ -93,13 +99,15 @@ impl Page {
 
     /// Evaluates an XPath 1.0 expression from the root element.
     pub fn eval(&self, xpath: &str) -> Result<Vec<Hit>, HtmlError> {
+        LAST_XPATH_ERROR.with(|l| l.borrow_mut().take());
         let obj = self
             .ctx
             .node_evaluate_readonly_checked(xpath, self.root)
             .map_err(|e| HtmlError::BadSelector {
                 selector: xpath.to_string(),
-                reason: e
-                    .message
+                reason: LAST_XPATH_ERROR
+                    .with(|l| l.borrow_mut().take())
+                    .or(e.message)
                     .unwrap_or_else(|| "invalid XPath expression".into())
                     .trim()
                     .to_string(),
@@ -153,6 +161,27 @@ impl Page {
         }
         out
     }
+}
+
+thread_local! {
+    static LAST_XPATH_ERROR: std::cell::RefCell<Option<String>> = const { std::cell::RefCell::new(None) };
+}
+
+/// Keeps libxml2's message for an XPath error of one of our contexts.
+unsafe extern "C" fn record_xpath_error(
+    _user: *mut std::ffi::c_void,
+    error: libxml::bindings::xmlErrorPtr,
+) {
+    // SAFETY: libxml2 passes a valid error (or null) for the duration of the call.
+    let message = unsafe {
+        error.as_ref().filter(|e| !e.message.is_null()).map(|e| {
+            std::ffi::CStr::from_ptr(e.message)
+                .to_string_lossy()
+                .trim()
+                .to_string()
+        })
+    };
+    LAST_XPATH_ERROR.with(|l| *l.borrow_mut() = message);
 }
 
 fn python_float(f: f64) -> String {

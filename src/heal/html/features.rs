@@ -94,6 +94,32 @@ impl Fingerprint {
     }
 }
 
+impl Fingerprint {
+    /// This fingerprint with tokens renamed (tag, class, id and attribute
+    /// names, also in the ancestors).
+    pub fn renamed(&self, renames: &[(String, String)]) -> Fingerprint {
+        let map = |t: &String| {
+            renames
+                .iter()
+                .find(|(a, _)| a == t)
+                .map_or_else(|| t.clone(), |(_, b)| b.clone())
+        };
+        let mark = |m: &String| {
+            let (sigil, name) = m.split_at(1);
+            format!("{sigil}{}", map(&name.to_string()))
+        };
+        Fingerprint {
+            tag: map(&self.tag),
+            id: self.id.as_ref().map(map),
+            classes: self.classes.iter().map(map).collect(),
+            attr_names: self.attr_names.iter().map(map).collect(),
+            path: self.path.iter().map(map).collect(),
+            ancestor_marks: self.ancestor_marks.iter().map(mark).collect(),
+            ..self.clone()
+        }
+    }
+}
+
 /// Static text near a node that names what it holds.
 pub fn label_of(node: RoNode) -> Option<String> {
     if let Some(h) = column_header(node) {

@@ -40,6 +40,7 @@ struct Vocab {
     attr_names: Vec<String>,
     attr_values: BTreeMap<String, Vec<String>>,
     seen: HashSet<(u8, String)>,
+    tag_counts: HashMap<String, usize>,
 }
 
 impl Vocab {
@@ -57,7 +58,9 @@ impl Vocab {
         }
     }
     fn add_element(&mut self, n: RoNode) {
-        self.add(0, &n.get_name().to_ascii_lowercase());
+        let tag = n.get_name().to_ascii_lowercase();
+        *self.tag_counts.entry(tag.clone()).or_default() += 1;
+        self.add(0, &tag);
         for (name, value) in n.get_attributes() {
             match name.as_str() {
                 "class" => {
@@ -80,6 +83,9 @@ impl Vocab {
     }
     fn has_class(&self, c: &str) -> bool {
         self.seen.contains(&(1, c.to_string()))
+    }
+    fn has_any(&self, v: &str) -> bool {
+        (0..5).any(|w| self.has(w, v))
     }
     fn has(&self, which: u8, v: &str) -> bool {
         self.seen.contains(&(which, v.to_string()))
@@ -115,6 +121,8 @@ struct Ctx<'a> {
     old_texts: HashSet<String>,
     old_kind: HitKind,
     old_fps: Vec<Fingerprint>,
+    /// Fingerprints of the parents of `old_fps`' nodes.
+    old_parent_fps: Vec<Fingerprint>,
     old_values: Vec<String>,
     old_sample_values: Vec<String>,
     old_value_set: HashSet<String>,
@@ -130,6 +138,27 @@ struct Ctx<'a> {
     fp_cache: RefCell<HashMap<usize, Fingerprint>>,
     evals: RefCell<usize>,
     tried: RefCell<HashSet<String>>,
+    /// Edits that select nodes holding no text yet (a second edit may finish them).
+    hollow: RefCell<Vec<(String, f64, Vec<String>)>>,
+}
+
+/// What a candidate selects on the old page besides the old selection.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Overlap {
+    /// Nothing else.
+    None,
+    /// Other nodes too, but the new nodes still look most like the old selection.
+    Partial,
+    /// Other nodes that explain the new nodes better than the old selection does.
+    Explained,
+}
+
+/// How an edit changed the depth of the selected nodes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Reshape {
+    None,
+    Dropped,
+    Wrapped,
 }
 
 fn refuse(reason: impl Into<String>, score: f64) -> HealOutcome {
@@ -199,6 +228,11 @@ impl<'a> Ctx<'a> {
             .filter_map(|&i| old_hits[i].anchor)
             .map(Fingerprint::of)
             .collect();
+        let old_parent_fps: Vec<Fingerprint> = idx
+            .iter()
+            .filter_map(|&i| old_hits[i].anchor.and_then(|a| a.get_parent()))
+            .map(Fingerprint::of)
+            .collect();
         let old_values: Vec<String> = old_hits.iter().filter_map(|h| h.value.clone()).collect();
         let old_sample_values = idx
             .iter()
@@ -229,6 +263,7 @@ impl<'a> Ctx<'a> {
             old_texts: page_values(old, old_kind == HitKind::Element),
             old_kind,
             old_fps,
+            old_parent_fps,
             old_values,
             old_sample_values,
             old_value_set,
@@ -242,6 +277,7 @@ impl<'a> Ctx<'a> {
             fp_cache: RefCell::new(HashMap::new()),
             evals: RefCell::new(0),
             tried: RefCell::new(HashSet::new()),
+            hollow: RefCell::new(Vec::new()),
         };
         ctx.locate(&new_elements);
         ctx.value_home = ctx.value_home(new);
@@ -447,7 +483,7 @@ impl<'a> Ctx<'a> {
     }
 
     /// How well a selection on the new page matches the old selection.
-    fn assess(&self, hits: &[Hit]) -> Option<Fit> {
+    fn assess(&self, hits: &[Hit], renames: &[(String, String)], reshaped: Reshape) -> Option<Fit> {
         if hits.is_empty() || hits.iter().any(|h| h.kind != self.old_kind) {
             return None;
         }
@@ -460,11 +496,40 @@ impl<'a> Ctx<'a> {
             let Some(anchor) = hits[i].anchor else {
                 continue;
             };
-            let ok = if m > 1 { k * (om - 1) / (m - 1) } else { 0 };
+            let ok = if m > 1 && om > 0 {
+                k * (om - 1) / (m - 1)
+            } else {
+                0
+            };
             let Some(ofp) = self.old_fps.get(ok.min(om.saturating_sub(1))) else {
                 continue;
             };
-            structure += similarity(ofp, &self.fingerprint(anchor));
+            // A renamed token is expected to differ: compare as if the old
+            // page had carried the new name.
+            let ofp = if renames.is_empty() {
+                ofp.clone()
+            } else {
+                ofp.renamed(renames)
+            };
+            let fp = self.fingerprint(anchor);
+            let mut sim = similarity(&ofp, &fp);
+            // A dropped step makes the old node's parent the holder of the
+            // data; an added wrapper puts a new element between the old node
+            // and the data. Compare with those, a little discounted.
+            match reshaped {
+                Reshape::Dropped => {
+                    if let Some(parent) = self.old_parent_fps.get(ok.min(om.saturating_sub(1))) {
+                        sim = sim.max(0.95 * similarity(parent, &fp));
+                    }
+                }
+                Reshape::Wrapped => {
+                    if let Some(parent) = anchor.get_parent() {
+                        sim = sim.max(0.95 * similarity(&ofp, &self.fingerprint(parent)));
+                    }
+                }
+                Reshape::None => {}
+            }
+            structure += sim;
             n_struct += 1;
         }
         let structure = if n_struct > 0 {
@@ -483,7 +548,18 @@ impl<'a> Ctx<'a> {
         }
         let likeness = likeness / m as f64;
         let (a, b) = (hits.len() as f64, self.old_values.len() as f64);
-        let count = a.min(b) / a.max(b);
+        // A longer or shorter page has more or fewer records: the count is
+        // consistent when it changed as much as the page's elements of that
+        // kind did.
+        let old_tag = self.old_fps.first().map(|f| f.tag.as_str()).unwrap_or("");
+        let new_tag = hits[idx[0]]
+            .anchor
+            .map(|n| n.get_name().to_ascii_lowercase())
+            .unwrap_or_default();
+        let grown = (*self.new_all.tag_counts.get(&new_tag).unwrap_or(&1) as f64)
+            / (*self.old_all.tag_counts.get(old_tag).unwrap_or(&1) as f64);
+        let ratio = a / b;
+        let count = (a.min(b) / a.max(b)).max(ratio.min(grown) / ratio.max(grown) * 0.95);
         let same = hits
             .iter()
             .filter(|h| {
@@ -527,7 +603,7 @@ impl<'a> Ctx<'a> {
     /// explained as some other field of the old page (one the candidate also
     /// selects there) than as the old selection: then the candidate found a
     /// neighbour that was always there, not the field that moved.
-    fn explained_by_other_field(&self, xpath: &str, hits: &[Hit]) -> bool {
+    fn explained_by_other_field(&self, xpath: &str, hits: &[Hit]) -> Overlap {
         let idx = sample_indices(hits.len(), SAMPLE);
         let sampled: Vec<&String> = idx.iter().filter_map(|&i| hits[i].value.as_ref()).collect();
         let elsewhere = sampled
@@ -539,10 +615,10 @@ impl<'a> Ctx<'a> {
             && elsewhere * 10 >= sampled.len() * 6
         {
             // The values were already on the old page, in some other field.
-            return true;
+            return Overlap::Explained;
         }
         let Ok(before) = self.old.eval(xpath) else {
-            return false;
+            return Overlap::None;
         };
         let others: Vec<Hit> = valued(before)
             .into_iter()
@@ -552,7 +628,7 @@ impl<'a> Ctx<'a> {
             })
             .collect();
         if others.is_empty() {
-            return false;
+            return Overlap::None;
         }
         let other_values: HashSet<&String> =
             others.iter().filter_map(|h| h.value.as_ref()).collect();
@@ -597,7 +673,11 @@ impl<'a> Ctx<'a> {
                 .fold(0.0, f64::max);
             other += f64::from(u8::from(other_values.contains(v)));
         }
-        other > own + 0.05 * idx.len() as f64
+        if other > own + 0.05 * idx.len() as f64 {
+            Overlap::Explained
+        } else {
+            Overlap::Partial
+        }
     }
 
     fn try_expr(&self, expr: String, cost: f64, what: Vec<String>) -> Option<Candidate> {
@@ -615,14 +695,46 @@ impl<'a> Ctx<'a> {
             SelectorKind::Css => css::css_to_xpath(&expr).ok()?,
             _ => expr.clone(),
         };
-        let hits = valued(self.new.eval(&xpath).ok()?);
-        if hits.len() > 5 * self.old_values.len() + 50 {
+        let raw = self.new.eval(&xpath).ok()?;
+        let raw_len = raw.len();
+        let hits = valued(raw);
+        if hits.len() > 30 * self.old_values.len() + 300 {
             return None;
         }
-        let mut fit = self.assess(&hits)?;
+        let renames: Vec<(String, String)> = what.iter().filter_map(|w| rename_of(w)).collect();
+        let reshaped = if what
+            .iter()
+            .any(|w| w.starts_with("step ") && w.contains("dropped"))
+        {
+            Reshape::Dropped
+        } else if what
+            .iter()
+            .any(|w| w.starts_with("wrapper") || w.starts_with("child -> descendant"))
+        {
+            Reshape::Wrapped
+        } else {
+            Reshape::None
+        };
+        if hits.is_empty() && raw_len > 0 {
+            self.hollow
+                .borrow_mut()
+                .push((expr.clone(), cost, what.clone()));
+        }
+        let mut fit = self.assess(&hits, &renames, reshaped)?;
+        if renames.iter().any(|(a, b)| is_number(a) && is_number(b)) {
+            // Numbers in attribute values are layout (widths, sizes), not
+            // names: a change between two of them identifies nothing.
+            fit.total *= 0.9;
+        }
         fit.total -= 0.03 * (cost - 1.0).max(0.0);
-        if self.explained_by_other_field(&xpath, &hits) {
-            fit.total *= 0.7;
+        match self.explained_by_other_field(&xpath, &hits) {
+            Overlap::Explained => fit.total *= 0.7,
+            // Renamed to a token the old page already used, for nodes the
+            // old selector did not select: a rename usually brings a new name.
+            Overlap::Partial if renames.iter().any(|(_, to)| self.old_all.has_any(to)) => {
+                fit.total *= 0.88
+            }
+            _ => {}
         }
         let values = hits.into_iter().filter_map(|h| h.value).collect();
         Some(Candidate {
@@ -654,11 +766,22 @@ impl<'a> Ctx<'a> {
             }
         }
         first.sort_by(|a, b| b.fit.total.total_cmp(&a.fit.total));
-        for base in first.iter().take(4) {
-            for (e, cost, what) in self.edits(&base.expr) {
-                let mut w = base.what.clone();
+        // A second edit is only worth its cost when no single edit fits well.
+        let settled = first.first().is_some_and(|c| c.fit.total >= 0.9);
+        let bases = if settled { 0 } else { 3 };
+        let mut seeds: Vec<(String, f64, Vec<String>)> = first
+            .iter()
+            .take(bases)
+            .map(|c| (c.expr.clone(), c.cost, c.what.clone()))
+            .collect();
+        if !settled {
+            seeds.extend(self.hollow.borrow().iter().take(2).cloned());
+        }
+        for (base_expr, base_cost, base_what) in seeds {
+            for (e, cost, what) in self.edits(&base_expr) {
+                let mut w = base_what.clone();
                 w.push(what);
-                if let Some(c) = self.try_expr(e, base.cost + cost, w) {
+                if let Some(c) = self.try_expr(e, base_cost + cost, w) {
                     found.push(c);
                 }
             }
@@ -1012,29 +1135,6 @@ impl<'a> Ctx<'a> {
                 }
             }
         }
-        // A class attribute compared as a whole (`@class='a b'`).
-        let compared_whole = expr[..slot.start]
-            .trim_end_matches(['\'', '"'])
-            .trim_end()
-            .ends_with('=');
-        if attr == "class"
-            && self.kind != SelectorKind::Css
-            && compared_whole
-            && !text.trim().is_empty()
-        {
-            let whole_broken = !self.new_all.has(2, text.trim());
-            if whole_broken {
-                for r in self.near.class_values.iter().take(12) {
-                    if r != text && r.split_whitespace().count() > 1 && !r.contains(['\'', '"']) {
-                        out.push((
-                            splice(expr, slot.start, slot.end, r),
-                            1.0,
-                            format!("class value {text} -> {r}"),
-                        ));
-                    }
-                }
-            }
-        }
     }
 }
 
@@ -1051,6 +1151,24 @@ fn persistence(old: &Page, new: &Page, selected: &HashSet<String>) -> f64 {
     collect_texts(new.root(), &mut new_texts, 20_000);
     let kept = texts.iter().filter(|t| new_texts.contains(*t)).count();
     kept as f64 / texts.len() as f64
+}
+
+/// The token an edit description renames (`"class a -> b"` gives `(a, b)`).
+fn rename_of(what: &str) -> Option<(String, String)> {
+    if what.starts_with("position") || what.starts_with("child") || what.starts_with("class value")
+    {
+        return None;
+    }
+    let (before, after) = what.split_once(" -> ")?;
+    let old = before.split_whitespace().last()?;
+    let new = after.split_whitespace().next()?;
+    Some((old.to_string(), new.to_string()))
+}
+
+fn is_number(s: &str) -> bool {
+    !s.is_empty()
+        && s.chars()
+            .all(|c| c.is_ascii_digit() || c == '.' || c == '%')
 }
 
 /// Every text, attribute value and (when `elements`) element string of a page.

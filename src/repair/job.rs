@@ -1,0 +1,633 @@
+//! The main job: from a broken scraper and its evidence to a proven fix
+//! committed on a repair branch of a local repository, with a report of every
+//! step. Inputs are checked before anything is written, so bad input changes
+//! nothing in the repository.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use serde::Serialize;
+
+use super::attempt::{self, AttemptError, AttemptId, AttemptState, NewAttempt};
+use super::replay::{self, ContentKind, ReplayError, ReplayVerdict, Replayer, SavedResponse};
+use super::scraper::{self, Scraper, ScraperError};
+use super::steps::{self, ConfidenceView, DiagnosisView, PolicyContext};
+use super::workspace::{self, AttemptWorktree, CommitSha, Workspace, WorkspaceError};
+use crate::python::{EnvInputs, ProvisionError, Provisioner};
+use crate::store::{Store, StoreError};
+
+/// What to repair.
+#[derive(Clone, Debug)]
+pub struct RepairRequest {
+    /// The repository's top directory (no search for an enclosing one).
+    pub repo: PathBuf,
+    pub scraper: String,
+    /// The failing run's log.
+    pub log: Option<PathBuf>,
+    /// The response the scraper failed on (HTML or JSON).
+    pub response: Option<PathBuf>,
+    /// The URL the response came from, when known.
+    pub response_url: Option<String>,
+    /// Fixwright's data directory: store, environments, worktrees.
+    pub data_dir: PathBuf,
+    /// Where Python environments are cached (default `<data_dir>/venvs`).
+    pub env_cache: Option<PathBuf>,
+}
+
+/// Receives one line per step, for a progress display.
+pub trait Progress: Send + Sync {
+    fn step(&self, message: &str);
+}
+
+/// Progress as plain lines on stderr.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct StderrProgress;
+
+impl Progress for StderrProgress {
+    fn step(&self, message: &str) {
+        eprintln!("==> {message}");
+    }
+}
+
+/// Why the job could not run. Input errors come before any write.
+#[derive(Debug, thiserror::Error)]
+pub enum RepairError {
+    #[error(transparent)]
+    Repository(#[from] WorkspaceError),
+    #[error(transparent)]
+    Scraper(#[from] ScraperError),
+    #[error("cannot read the log {}: {source}", path.display())]
+    LogUnreadable {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("cannot read the response {}: {source}", path.display())]
+    ResponseUnreadable {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("the response {} is neither HTML nor JSON", path.display())]
+    ResponseNotHtmlOrJson { path: PathBuf },
+    #[error("nothing to diagnose: give the failing run's --log, its --response, or both")]
+    NoEvidence,
+    #[error("{0}")]
+    Policy(String),
+    #[error("cannot create the data directory {}: {source}", path.display())]
+    DataDir {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("store: {0}")]
+    Store(#[from] StoreError),
+    #[error(transparent)]
+    Attempt(#[from] AttemptError),
+    #[error("provisioning the scraper's Python environment: {0}")]
+    Provision(#[from] ProvisionError),
+    #[error("replay: {0}")]
+    Replay(#[from] ReplayError),
+}
+
+impl RepairError {
+    /// Whether the error is the caller's input (exit code 2) rather than a
+    /// failure while working.
+    pub fn is_input(&self) -> bool {
+        matches!(
+            self,
+            RepairError::Repository(
+                WorkspaceError::NotARepository { .. } | WorkspaceError::NoHead { .. }
+            ) | RepairError::Scraper(_)
+                | RepairError::LogUnreadable { .. }
+                | RepairError::ResponseUnreadable { .. }
+                | RepairError::ResponseNotHtmlOrJson { .. }
+                | RepairError::NoEvidence
+                | RepairError::Policy(_)
+        )
+    }
+}
+
+/// The proposal as the report shows it.
+#[derive(Clone, Debug, Serialize)]
+pub struct ProposalView {
+    pub agent: String,
+    pub strategy: String,
+    pub root_cause: String,
+    pub rationale: String,
+    /// The agent's own score, before any evidence.
+    pub self_score: f64,
+    pub files: Vec<String>,
+}
+
+/// Everything the job found and did.
+#[derive(Clone, Debug, Serialize)]
+pub struct RepairReport {
+    pub attempt: AttemptId,
+    pub repository: String,
+    pub scraper: String,
+    pub state: AttemptState,
+    pub diagnosis: DiagnosisView,
+    pub proposal: Option<ProposalView>,
+    /// Why no fix was proposed or kept, when none was.
+    pub refusal: Option<String>,
+    pub policy_refusals: Vec<String>,
+    pub replay: Option<ReplayVerdict>,
+    pub confidence: Option<ConfidenceView>,
+    pub branch: Option<String>,
+    pub commit: Option<CommitSha>,
+    pub diff: Option<String>,
+    /// What Fixwright would do next with this attempt on GitHub.
+    pub next: String,
+}
+
+impl RepairReport {
+    /// Whether a fix was committed.
+    pub fn fixed(&self) -> bool {
+        self.commit.is_some()
+    }
+}
+
+/// Checked inputs, read once.
+struct Inputs {
+    workspace: Workspace,
+    base: CommitSha,
+    scraper: Scraper,
+    policy: PolicyContext,
+    log: String,
+    response: Option<SavedResponse>,
+    repository: String,
+}
+
+fn check_inputs(request: &RepairRequest) -> Result<Inputs, RepairError> {
+    let workspace = Workspace::open_local(&request.repo)?;
+    let base = workspace.head()?;
+    let policy = steps::load_policy(&request.repo, &request.scraper)?;
+    let scraper = scraper::find(&request.repo, &request.scraper, &policy.layout())?;
+    let log = match &request.log {
+        Some(path) => {
+            let bytes = std::fs::read(path).map_err(|source| RepairError::LogUnreadable {
+                path: path.clone(),
+                source,
+            })?;
+            String::from_utf8_lossy(&bytes).into_owned()
+        }
+        None => String::new(),
+    };
+    let response = match &request.response {
+        Some(path) => {
+            let body = std::fs::read(path).map_err(|source| RepairError::ResponseUnreadable {
+                path: path.clone(),
+                source,
+            })?;
+            let kind = ContentKind::sniff(&body)
+                .ok_or_else(|| RepairError::ResponseNotHtmlOrJson { path: path.clone() })?;
+            Some(SavedResponse {
+                body,
+                kind,
+                url: request.response_url.clone(),
+            })
+        }
+        None => None,
+    };
+    if request.log.is_none() && response.is_none() {
+        return Err(RepairError::NoEvidence);
+    }
+    let repository = std::fs::canonicalize(&request.repo)
+        .unwrap_or_else(|_| request.repo.clone())
+        .display()
+        .to_string();
+    Ok(Inputs {
+        workspace,
+        base,
+        scraper,
+        policy,
+        log,
+        response,
+        repository,
+    })
+}
+
+/// Runs the whole job: diagnose, propose, check policy, prove by replay,
+/// score, and commit on `fixwright/<scraper>/<attempt>` when the fix is
+/// proven and policy allows it.
+pub async fn run(
+    request: &RepairRequest,
+    progress: &dyn Progress,
+) -> Result<RepairReport, RepairError> {
+    let inputs = check_inputs(request)?;
+    std::fs::create_dir_all(&request.data_dir).map_err(|source| RepairError::DataDir {
+        path: request.data_dir.clone(),
+        source,
+    })?;
+    let store_url = format!(
+        "sqlite://{}",
+        request.data_dir.join("fixwright.db").display()
+    );
+    let store = Store::open(&store_url).await?;
+
+    progress.step(&format!("diagnosing {}", inputs.scraper.name));
+    let diagnosis = steps::diagnose(&inputs.log, inputs.response.as_ref(), &inputs.scraper);
+    progress.step(&format!(
+        "diagnosis: {} ({})",
+        diagnosis.class, diagnosis.decided_by
+    ));
+    let earlier =
+        attempt::for_fingerprint(&store, &inputs.repository, &diagnosis.fingerprint).await?;
+    let new = NewAttempt {
+        repository: inputs.repository.clone(),
+        scraper: inputs.scraper.name.to_string(),
+        fingerprint: diagnosis.fingerprint.clone(),
+    };
+    let created = attempt::create(
+        &store,
+        &new,
+        &format!("{}: {}", diagnosis.class, diagnosis.decided_by),
+    )
+    .await?;
+    let mut report = RepairReport {
+        attempt: created.id,
+        repository: inputs.repository.clone(),
+        scraper: inputs.scraper.name.to_string(),
+        state: created.state,
+        diagnosis: diagnosis.clone(),
+        proposal: None,
+        refusal: None,
+        policy_refusals: Vec::new(),
+        replay: None,
+        confidence: None,
+        branch: None,
+        commit: None,
+        diff: None,
+        next: String::new(),
+    };
+    let ctx = Ctx {
+        store: &store,
+        report: &mut report,
+    };
+    work(request, &inputs, earlier.len() as u32 + 1, ctx, progress).await?;
+    Ok(report)
+}
+
+struct Ctx<'a> {
+    store: &'a Store,
+    report: &'a mut RepairReport,
+}
+
+impl Ctx<'_> {
+    async fn move_to(&mut self, to: AttemptState, reason: &str) -> Result<(), RepairError> {
+        let moved = attempt::transition(self.store, self.report.attempt, to, reason).await?;
+        self.report.state = moved.state;
+        Ok(())
+    }
+
+    async fn give_up(&mut self, reason: String, next: String) -> Result<(), RepairError> {
+        self.move_to(AttemptState::Escalated, &reason).await?;
+        self.report.refusal = Some(reason);
+        self.report.next = next;
+        Ok(())
+    }
+}
+
+async fn work(
+    request: &RepairRequest,
+    inputs: &Inputs,
+    attempt_number: u32,
+    mut ctx: Ctx<'_>,
+    progress: &dyn Progress,
+) -> Result<(), RepairError> {
+    let escalate_next =
+        "open an alert issue with the diagnosis and notify the maintainers".to_owned();
+    if let Some(reason) = inputs.policy.attempts_exhausted(attempt_number) {
+        return ctx.give_up(reason, escalate_next).await;
+    }
+    let Some(failing) = &inputs.response else {
+        let reason = "no failing response was given, so there is nothing to heal from".to_owned();
+        return ctx.give_up(reason, escalate_next).await;
+    };
+
+    progress.step("proposing a fix with the built-in healer");
+    let files = scraper_files(&inputs.workspace, &inputs.base, &inputs.scraper)?;
+    let fixture = saved_fixture(&files, &inputs.scraper, failing.kind);
+    let fix = match steps::propose(
+        &inputs.scraper,
+        &files,
+        fixture.as_ref(),
+        failing,
+        &ctx.report.diagnosis,
+    )
+    .await
+    {
+        Ok(fix) => fix,
+        Err(refusal) => {
+            progress.step(&format!("no fix proposed: {refusal}"));
+            return ctx.give_up(refusal, escalate_next).await;
+        }
+    };
+    let fixture_path = fixture_target(&inputs.scraper, failing.kind);
+    let mut edits: BTreeMap<PathBuf, Vec<u8>> = fix.edits.iter().cloned().collect();
+    if let Some(path) = &fixture_path {
+        // The new response becomes the scraper's fixture, so its own test
+        // proves the fix.
+        edits.insert(path.clone(), failing.body.clone());
+    }
+    ctx.report.proposal = Some(ProposalView {
+        agent: fix.agent.clone(),
+        strategy: fix.strategy.clone(),
+        root_cause: fix.root_cause.clone(),
+        rationale: fix.rationale.clone(),
+        self_score: fix.score,
+        files: edits.keys().map(|p| p.display().to_string()).collect(),
+    });
+    ctx.move_to(
+        AttemptState::Proposed,
+        &format!("{}: {}", fix.strategy, fix.root_cause),
+    )
+    .await?;
+
+    let diff_lines = changed_lines(&files, &edits);
+    let refusals = inputs
+        .policy
+        .check_apply(&inputs.scraper, &edits, diff_lines, attempt_number);
+    if !refusals.is_empty() {
+        progress.step("policy refused the proposal");
+        ctx.report.policy_refusals = refusals.clone();
+        return ctx
+            .give_up(
+                format!("policy refused the proposal: {}", refusals.join("; ")),
+                escalate_next,
+            )
+            .await;
+    }
+
+    progress.step("preparing the attempt's worktree");
+    let worktrees = request.data_dir.join("worktrees");
+    let worktree = inputs.workspace.start_attempt(
+        &inputs.scraper.name,
+        ctx.report.attempt,
+        &inputs.base,
+        &worktrees,
+    )?;
+    let proven = prove(request, inputs, &worktree, &edits, failing, progress).await;
+    let verdict = match proven {
+        Ok(verdict) => verdict,
+        Err(error) => {
+            inputs.workspace.finish_attempt(worktree, false)?;
+            return Err(error);
+        }
+    };
+    ctx.report.replay = Some(verdict.clone());
+    if !verdict.passed {
+        progress.step(&format!("replay failed: {}", verdict.reason));
+        inputs.workspace.finish_attempt(worktree, false)?;
+        return ctx
+            .give_up(
+                format!("the fix does not pass replay: {}", verdict.reason),
+                escalate_next,
+            )
+            .await;
+    }
+    ctx.move_to(
+        AttemptState::Proven,
+        &format!("replay passed: {}", verdict.reason),
+    )
+    .await?;
+
+    let code_lines = changed_lines(&files, &fix.edits.iter().cloned().collect());
+    let rate = strategy_record(ctx.store, &fix.strategy, &ctx.report.diagnosis.class).await;
+    let confidence = steps::score(&inputs.policy, &fix, &verdict, code_lines, rate);
+    progress.step(&format!(
+        "confidence {:.3} ({})",
+        confidence.calibrated, confidence.band
+    ));
+    let merge = inputs.policy.check_merge(
+        &inputs.scraper,
+        &edits,
+        diff_lines,
+        attempt_number,
+        &confidence,
+    );
+    ctx.report.confidence = Some(confidence.clone());
+
+    if !inputs.policy.writes() {
+        // Dry run: everything but the write. The attempt stays proven.
+        inputs.workspace.finish_attempt(worktree, false)?;
+        ctx.report.policy_refusals = merge.refusals.clone();
+        ctx.report.next = format!(
+            "nothing: the repository's mode is {}, so no branch was written; with writes on it would {}",
+            inputs.policy.mode_name(),
+            next_step(&confidence, &merge)
+        );
+        return Ok(());
+    }
+
+    let summary = format!("fix({}): {}", inputs.scraper.name, fix.summary());
+    let body = format!(
+        "Diagnosis: {} ({}).\nRoot cause: {}\n{}\nReplay: {}.",
+        ctx.report.diagnosis.class,
+        ctx.report.diagnosis.decided_by,
+        fix.root_cause,
+        fix.rationale,
+        verdict.reason
+    );
+    let message =
+        workspace::commit_message(&summary, &body, ctx.report.attempt, confidence.calibrated);
+    let committed = worktree.commit(&message);
+    let branch = worktree.branch.clone();
+    let commit = match committed {
+        Ok(commit) => commit,
+        Err(error) => {
+            inputs.workspace.finish_attempt(worktree, false)?;
+            return Err(error.into());
+        }
+    };
+    inputs.workspace.finish_attempt(worktree, true)?;
+    attempt::set_branch(ctx.store, ctx.report.attempt, &branch).await?;
+    ctx.move_to(
+        AttemptState::Committed,
+        &format!("committed {commit} on {branch}"),
+    )
+    .await?;
+    progress.step(&format!("committed {} on {branch}", &commit.as_str()[..12]));
+    ctx.report.diff = Some(inputs.workspace.diff(&inputs.base, &commit)?);
+    ctx.report.branch = Some(branch);
+    ctx.report.commit = Some(commit);
+    ctx.report.policy_refusals = merge.refusals.clone();
+    ctx.report.next = next_step(&confidence, &merge);
+    Ok(())
+}
+
+/// Successes and failures of `strategy` on `class` so far; none when memory
+/// has no record (or cannot be read, which only makes the score humbler).
+async fn strategy_record(store: &Store, strategy: &str, class: &str) -> (u64, u64) {
+    let Ok(class) = class.parse::<crate::incident::ErrorClass>() else {
+        return (0, 0);
+    };
+    let memory = crate::memory::Memory::new(store.clone());
+    match memory
+        .strategy_rate(&crate::memory::Strategy::new(strategy), class)
+        .await
+    {
+        Ok(rate) => (rate.successes, rate.failures),
+        Err(_) => (0, 0),
+    }
+}
+
+/// The proof: baseline from the original code on its fixture, then the
+/// edited code on the failing response, both in the attempt's worktree.
+async fn prove(
+    request: &RepairRequest,
+    inputs: &Inputs,
+    worktree: &AttemptWorktree,
+    edits: &BTreeMap<PathBuf, Vec<u8>>,
+    failing: &SavedResponse,
+    progress: &dyn Progress,
+) -> Result<ReplayVerdict, RepairError> {
+    progress.step(
+        "provisioning the scraper's Python environment (first run installs its requirements)",
+    );
+    let env_cache = request
+        .env_cache
+        .clone()
+        .unwrap_or_else(|| request.data_dir.join("venvs"));
+    let env = Provisioner::new(env_cache)
+        .provision(&EnvInputs::repository(&worktree.path))
+        .await?;
+    if env.reused {
+        progress.step(&format!("reusing environment {}", env.root.display()));
+    }
+    let replayer = Replayer::new(request.data_dir.join("replay"));
+    progress.step("replaying the original scraper on its saved fixture");
+    let fixture = scraper_fixture_on_disk(&worktree.path, &inputs.scraper, failing.kind);
+    let baseline = match &fixture {
+        Some(fixture) => Some(
+            replayer
+                .extract(&env, &worktree.path, &inputs.scraper, fixture)
+                .await?,
+        ),
+        None => None,
+    };
+    for (path, content) in edits {
+        worktree.write_file(path, content)?;
+    }
+    progress.step("replaying the fixed scraper on the failing response");
+    let candidate = replayer
+        .extract(&env, &worktree.path, &inputs.scraper, failing)
+        .await?;
+    Ok(replay::verdict(baseline, candidate))
+}
+
+/// The scraper's files at `base`, by path.
+fn scraper_files(
+    workspace: &Workspace,
+    base: &CommitSha,
+    scraper: &Scraper,
+) -> Result<BTreeMap<PathBuf, Vec<u8>>, RepairError> {
+    let mut files = BTreeMap::new();
+    for path in scraper.files() {
+        if let Some(content) = workspace.read_at(base, &path)? {
+            files.insert(path, content);
+        }
+    }
+    Ok(files)
+}
+
+/// The scraper's saved fixture of the same kind as the failing response.
+fn saved_fixture(
+    files: &BTreeMap<PathBuf, Vec<u8>>,
+    scraper: &Scraper,
+    kind: ContentKind,
+) -> Option<SavedResponse> {
+    scraper
+        .fixtures
+        .iter()
+        .filter_map(|path| files.get(path))
+        .find(|body| ContentKind::sniff(body) == Some(kind))
+        .map(|body| SavedResponse {
+            body: body.clone(),
+            kind,
+            url: None,
+        })
+}
+
+fn scraper_fixture_on_disk(
+    checkout: &Path,
+    scraper: &Scraper,
+    kind: ContentKind,
+) -> Option<SavedResponse> {
+    scraper.fixtures.iter().find_map(|path| {
+        let body = std::fs::read(checkout.join(path)).ok()?;
+        (ContentKind::sniff(&body) == Some(kind)).then_some(SavedResponse {
+            body,
+            kind,
+            url: None,
+        })
+    })
+}
+
+/// Where the failing response is saved as the new fixture: over the fixture
+/// of the same kind, else as `<name>.html|json` in the fixtures directory;
+/// `None` when the repository keeps no fixtures.
+pub fn fixture_target(scraper: &Scraper, kind: ContentKind) -> Option<PathBuf> {
+    let extension = match kind {
+        ContentKind::Html => "html",
+        ContentKind::Json => "json",
+    };
+    scraper
+        .fixtures
+        .iter()
+        .find(|f| {
+            f.extension()
+                .is_some_and(|e| e == extension || (extension == "html" && e == "htm"))
+        })
+        .cloned()
+        .or_else(|| {
+            scraper
+                .fixtures_dir
+                .as_ref()
+                .map(|dir| dir.join(format!("{}.{extension}", scraper.name)))
+        })
+}
+
+/// Lines added plus lines removed, counted per file by a line-set difference
+/// (fixtures included).
+pub fn changed_lines(
+    before: &BTreeMap<PathBuf, Vec<u8>>,
+    after: &BTreeMap<PathBuf, Vec<u8>>,
+) -> u32 {
+    let mut total = 0usize;
+    for (path, new) in after {
+        let old = before
+            .get(path)
+            .map(|b| String::from_utf8_lossy(b).into_owned())
+            .unwrap_or_default();
+        let new = String::from_utf8_lossy(new);
+        let mut old_lines: BTreeMap<&str, i64> = BTreeMap::new();
+        for line in old.lines() {
+            *old_lines.entry(line).or_default() += 1;
+        }
+        let mut added = 0usize;
+        for line in new.lines() {
+            match old_lines.get_mut(line) {
+                Some(count) if *count > 0 => *count -= 1,
+                _ => added += 1,
+            }
+        }
+        let removed: i64 = old_lines.values().filter(|c| **c > 0).sum();
+        total += added + removed.max(0) as usize;
+    }
+    u32::try_from(total).unwrap_or(u32::MAX)
+}
+
+/// What Fixwright would do next on GitHub with a committed fix.
+pub fn next_step(confidence: &ConfidenceView, merge: &steps::MergeDecision) -> String {
+    match confidence.band.as_str() {
+        "high" if merge.allowed => "push the branch, open a pull request labelled `fixwright: high`, merge it with the head SHA as guard once the gates are green, let the deploy workflow ship it, and verify the scraper's next run (revert automatically if it fails)".to_owned(),
+        "high" => format!(
+            "push the branch and open a pull request labelled `fixwright: high` for review: policy does not allow an automatic merge ({})",
+            merge.refusals.join("; ")
+        ),
+        "medium" => "push the branch, open a pull request labelled `fixwright: medium` and request review from the scraper's code owners".to_owned(),
+        _ => "push the branch as a draft pull request labelled `fixwright: low`, and open an alert issue with the diagnosis for a human".to_owned(),
+    }
+}

@@ -1,0 +1,4 @@
+//! Test support for the incident and memory suites: real databases and Redis.
+#![allow(dead_code)]
+
+pub mod db;

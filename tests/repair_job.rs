@@ -1,0 +1,314 @@
+//! The main job end to end on a real git copy of the example repository, with
+//! the real Python: a fix is diagnosed, proposed, proven and committed; data
+//! that is gone is refused; bad input changes nothing.
+
+use std::path::{Path, PathBuf};
+
+use fixwright::cli::demo::{self, Case};
+use fixwright::repair::attempt::{self, AttemptState};
+use fixwright::repair::job::{self, Progress, RepairRequest};
+use fixwright::store::Store;
+
+struct Quiet;
+impl Progress for Quiet {
+    fn step(&self, _: &str) {}
+}
+
+fn env_cache() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join(".cache/test-venvs")
+}
+
+fn request(
+    repo: &Path,
+    scraper: &str,
+    log: Option<PathBuf>,
+    response: Option<PathBuf>,
+    data: &Path,
+) -> RepairRequest {
+    RepairRequest {
+        repo: repo.to_path_buf(),
+        scraper: scraper.into(),
+        log,
+        response,
+        response_url: None,
+        data_dir: data.to_path_buf(),
+        env_cache: Some(env_cache()),
+    }
+}
+
+/// Every reference of the repository with its target, and HEAD.
+fn refs(repo: &Path) -> Vec<(String, String)> {
+    let git = git2::Repository::open(repo).unwrap_or_else(|e| panic!("open: {e}"));
+    let mut refs: Vec<(String, String)> = git
+        .references()
+        .unwrap_or_else(|e| panic!("refs: {e}"))
+        .flatten()
+        .map(|r| {
+            (
+                r.name().unwrap_or("?").to_owned(),
+                r.target().map(|t| t.to_string()).unwrap_or_default(),
+            )
+        })
+        .collect();
+    refs.push((
+        "HEAD".into(),
+        git.head()
+            .ok()
+            .and_then(|h| h.target())
+            .map(|t| t.to_string())
+            .unwrap_or_default(),
+    ));
+    refs.sort();
+    refs
+}
+
+fn status_is_clean(repo: &Path) -> bool {
+    let git = git2::Repository::open(repo).unwrap_or_else(|e| panic!("open: {e}"));
+    let statuses = git.statuses(None).unwrap_or_else(|e| panic!("status: {e}"));
+    statuses.iter().all(|s| s.status().is_ignored())
+}
+
+#[tokio::test]
+async fn repair_job_heals_the_books_spider_and_commits_the_proof() {
+    let temp = tempfile::tempdir().unwrap_or_else(|e| panic!("temp: {e}"));
+    let (repo, log, response) =
+        demo::prepare(Case::Books, temp.path()).unwrap_or_else(|e| panic!("prepare: {e}"));
+    let before = refs(&repo);
+    let data = temp.path().join("data");
+    let report = job::run(
+        &request(&repo, "books", Some(log), Some(response.clone()), &data),
+        &Quiet,
+    )
+    .await
+    .unwrap_or_else(|e| panic!("repair: {e}"));
+
+    assert_eq!(
+        report.diagnosis.class, "selector_drift",
+        "{:?}",
+        report.diagnosis
+    );
+    assert!(report.fixed(), "not fixed: {:?}", report.refusal);
+    assert_eq!(report.state, AttemptState::Committed);
+    let replay = report
+        .replay
+        .as_ref()
+        .unwrap_or_else(|| panic!("no replay"));
+    assert!(replay.passed, "{}", replay.reason);
+    assert_eq!(replay.comparison.candidate.count, 4);
+    let branch = report.branch.clone().unwrap_or_default();
+    assert_eq!(branch, format!("fixwright/books/{}", report.attempt));
+    let diff = report.diff.clone().unwrap_or_default();
+    assert!(
+        diff.contains("+        for book in response.css(\"article.product-card\"):"),
+        "{diff}"
+    );
+    let confidence = report
+        .confidence
+        .as_ref()
+        .unwrap_or_else(|| panic!("no confidence"));
+    assert!(confidence.calibrated > 0.0 && confidence.calibrated <= 1.0);
+    assert!(!report.next.is_empty());
+
+    // The commit: on the branch, with trailers, the healed spider and the new
+    // response saved as the fixture.
+    let git = git2::Repository::open(&repo).unwrap_or_else(|e| panic!("open: {e}"));
+    let tip = git
+        .find_branch(&branch, git2::BranchType::Local)
+        .and_then(|b| b.get().peel_to_commit())
+        .unwrap_or_else(|e| panic!("branch {branch}: {e}"));
+    let message = tip.message().unwrap_or_default().to_owned();
+    assert!(
+        message.contains(&format!("Fixwright-Attempt: {}\n", report.attempt)),
+        "{message}"
+    );
+    assert!(
+        message.contains(&format!(
+            "Fixwright-Confidence: {:.3}\n",
+            confidence.calibrated
+        )),
+        "{message}"
+    );
+    let tree = tip.tree().unwrap_or_else(|e| panic!("tree: {e}"));
+    let blob = |path: &str| {
+        tree.get_path(Path::new(path))
+            .and_then(|e| git.find_blob(e.id()))
+            .map(|b| b.content().to_vec())
+            .unwrap_or_else(|e| panic!("{path}: {e}"))
+    };
+    assert_eq!(
+        blob("tests/files/books.html"),
+        std::fs::read(&response).unwrap_or_default()
+    );
+
+    // The user's checkout is untouched: only the branch was added.
+    assert!(status_is_clean(&repo));
+    let mut after = refs(&repo);
+    after.retain(|(name, _)| name != &format!("refs/heads/{branch}"));
+    assert_eq!(after, before);
+
+    // The attempt is durable, with its history.
+    let store = Store::open(&format!("sqlite://{}", data.join("fixwright.db").display()))
+        .await
+        .unwrap_or_else(|e| panic!("store: {e}"));
+    let stored = attempt::get(&store, report.attempt)
+        .await
+        .unwrap_or_else(|e| panic!("attempt: {e}"));
+    let states: Vec<AttemptState> = stored.history.iter().map(|t| t.to).collect();
+    assert_eq!(
+        states,
+        [
+            AttemptState::Diagnosed,
+            AttemptState::Proposed,
+            AttemptState::Proven,
+            AttemptState::Committed
+        ]
+    );
+    assert_eq!(stored.branch.as_deref(), Some(branch.as_str()));
+
+    // The scraper's own test passes on the branch: the saved fixture proves the fix.
+    let checkout = temp.path().join("branch-checkout");
+    let url = format!("file://{}", repo.display());
+    git2::build::RepoBuilder::new()
+        .branch(&branch)
+        .clone(&url, &checkout)
+        .unwrap_or_else(|e| panic!("clone branch: {e}"));
+    let env = fixwright::python::Provisioner::new(env_cache())
+        .provision(&fixwright::python::EnvInputs::repository(&checkout))
+        .await
+        .unwrap_or_else(|e| panic!("env: {e}"));
+    let pytest = tokio::process::Command::new(&env.python)
+        .args([
+            "-m",
+            "pytest",
+            "-q",
+            "-p",
+            "no:cacheprovider",
+            "tests/test_books.py",
+        ])
+        .current_dir(&checkout)
+        .env("PYTHONDONTWRITEBYTECODE", "1")
+        .output()
+        .await
+        .unwrap_or_else(|e| panic!("pytest: {e}"));
+    assert!(
+        pytest.status.success(),
+        "pytest on the branch failed:\n{}",
+        String::from_utf8_lossy(&pytest.stdout)
+    );
+}
+
+#[tokio::test]
+async fn repair_job_refuses_when_the_data_is_gone() {
+    let temp = tempfile::tempdir().unwrap_or_else(|e| panic!("temp: {e}"));
+    let (repo, log, response) =
+        demo::prepare(Case::BooksGone, temp.path()).unwrap_or_else(|e| panic!("prepare: {e}"));
+    let before = refs(&repo);
+    let report = job::run(
+        &request(
+            &repo,
+            "books",
+            Some(log),
+            Some(response),
+            &temp.path().join("data"),
+        ),
+        &Quiet,
+    )
+    .await
+    .unwrap_or_else(|e| panic!("repair: {e}"));
+    assert!(!report.fixed());
+    assert_eq!(report.state, AttemptState::Escalated);
+    assert!(report.refusal.is_some());
+    assert!(report.branch.is_none());
+    assert_eq!(refs(&repo), before, "no branch for a refused repair");
+    assert!(status_is_clean(&repo));
+}
+
+#[tokio::test]
+async fn repair_job_bad_input_changes_nothing() {
+    let temp = tempfile::tempdir().unwrap_or_else(|e| panic!("temp: {e}"));
+    let (repo, log, response) =
+        demo::prepare(Case::Books, temp.path()).unwrap_or_else(|e| panic!("prepare: {e}"));
+    let before = refs(&repo);
+    let data = temp.path().join("data");
+    let not_html = temp.path().join("trace.txt");
+    std::fs::write(
+        &not_html,
+        "Traceback (most recent call last):\nKeyError: 'x'\n",
+    )
+    .unwrap_or_else(|e| panic!("{e}"));
+
+    let cases: Vec<(RepairRequest, &str)> = vec![
+        (
+            request(
+                &repo.join("bookshop"),
+                "books",
+                Some(log.clone()),
+                Some(response.clone()),
+                &data,
+            ),
+            "not a git repository",
+        ),
+        (
+            request(
+                temp.path(),
+                "books",
+                Some(log.clone()),
+                Some(response.clone()),
+                &data,
+            ),
+            "not a git repository",
+        ),
+        (
+            request(
+                &repo,
+                "bookz",
+                Some(log.clone()),
+                Some(response.clone()),
+                &data,
+            ),
+            "no scraper named `bookz`",
+        ),
+        (
+            request(
+                &repo,
+                "books",
+                Some(temp.path().join("missing.log")),
+                Some(response.clone()),
+                &data,
+            ),
+            "cannot read the log",
+        ),
+        (
+            request(
+                &repo,
+                "books",
+                Some(log.clone()),
+                Some(not_html.clone()),
+                &data,
+            ),
+            "neither HTML nor JSON",
+        ),
+        (
+            request(&repo, "books", None, None, &data),
+            "nothing to diagnose",
+        ),
+    ];
+    for (bad, expected) in cases {
+        match job::run(&bad, &Quiet).await {
+            Err(error) => {
+                assert!(error.is_input(), "{error}");
+                assert!(
+                    error.to_string().contains(expected),
+                    "`{error}` should say `{expected}`"
+                );
+            }
+            Ok(report) => panic!("expected `{expected}`, got a report: {:?}", report.state),
+        }
+    }
+    assert_eq!(refs(&repo), before);
+    assert!(status_is_clean(&repo));
+    assert!(
+        !data.exists(),
+        "bad input must not even create the data directory"
+    );
+}
