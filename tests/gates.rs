@@ -383,5 +383,6 @@ async fn gates_syntax_error_and_crashing_conftest_are_errors_not_passes() {
         vec![place("tests/conftest.py", 12, "conftest-error")]
     );
     assert!(!run.passed());
+    assert!(run.failed_gates().contains(&"fixwright/pytest".to_owned()));
     assert!(gate(&run, Tool::Ruff).passed(), "{report}");
 }

@@ -122,6 +122,16 @@ impl GateRun {
     pub fn passed(&self) -> bool {
         self.gates.iter().all(GateResult::passed)
     }
+
+    /// The check names (`fixwright/ruff`, ...) of gates that failed or could
+    /// not run, as the merge policy's facts take them.
+    pub fn failed_gates(&self) -> Vec<String> {
+        self.gates
+            .iter()
+            .filter(|g| !g.passed())
+            .map(|g| g.tool.check_name())
+            .collect()
+    }
 }
 
 /// Why no gate could run at all (a usage or provisioning problem, not a
