@@ -16,7 +16,7 @@ pub mod github;
 pub mod heal;
 pub mod incident;
 pub mod memory;
+pub mod policy;
 pub mod python;
 pub mod repair;
-pub mod policy;
 pub mod store;
