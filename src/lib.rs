@@ -11,6 +11,7 @@ pub mod agents;
 pub mod cli;
 pub mod confidence;
 pub mod config;
+pub mod gates;
 pub mod github;
 pub mod heal;
 pub mod incident;

@@ -8,6 +8,7 @@ pub mod bench;
 pub mod calibrate;
 pub mod config;
 pub mod demo;
+pub mod gates;
 pub mod repair;
 pub mod setup;
 
@@ -22,6 +23,7 @@ pub struct Cli {
     pub command: Command,
 }
 
+// Parsed once per process: the size of the largest variant does not matter.
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Repair one scraper of a local git repository.
@@ -37,6 +39,8 @@ pub enum Command {
     Calibrate(calibrate::CalibrateArgs),
     /// Create the GitHub App from its manifest and write its credentials.
     Setup(Box<setup::SetupArgs>),
+    /// Run ruff, mypy and pytest on a scraper repository (exit 0 pass, 1 fail, 2 error).
+    Gates(gates::GatesArgs),
 }
 
 /// Parses the command line, runs the chosen job and maps its result to an exit code.
@@ -48,6 +52,7 @@ pub async fn main() -> ExitCode {
         Command::Config(args) => config::run(args),
         Command::Calibrate(args) => calibrate::run(args).await,
         Command::Setup(args) => report(setup::run(*args).await),
+        Command::Gates(args) => gates::run(args).await,
     }
 }
 

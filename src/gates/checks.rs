@@ -1,0 +1,77 @@
+//! Gate results as check runs `fixwright/ruff`, `fixwright/mypy` and
+//! `fixwright/pytest` on the head commit.
+
+use chrono::Utc;
+
+use super::engine::GateRun;
+use super::finding::Tool;
+use super::report;
+use crate::github::ops::checks::{CheckRunUpdate, CheckStatus, NewCheckRun};
+use crate::github::ops::{GitHubClient, OpsError};
+use crate::github::{CheckRunId, CommitSha, RepoName};
+
+/// The check runs of one gate run, created in progress.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct StartedChecks {
+    pub runs: Vec<(Tool, CheckRunId)>,
+}
+
+/// Creates the three check runs as `in_progress` with `external_id` (the
+/// repair attempt's id, or the gate run's). Creating again with the same
+/// `external_id` returns the existing runs.
+pub async fn start(
+    client: &GitHubClient,
+    repo: &RepoName,
+    head_sha: &CommitSha,
+    external_id: &str,
+) -> Result<StartedChecks, OpsError> {
+    let mut runs = Vec::new();
+    for tool in Tool::ALL {
+        let id = client
+            .create_check_run(
+                repo,
+                &NewCheckRun {
+                    name: tool.check_name(),
+                    head_sha: head_sha.clone(),
+                    external_id: external_id.to_owned(),
+                    status: CheckStatus::InProgress,
+                    conclusion: None,
+                    started_at: Some(Utc::now()),
+                    completed_at: None,
+                    output: None,
+                },
+            )
+            .await?;
+        runs.push((tool, id));
+    }
+    Ok(StartedChecks { runs })
+}
+
+/// Completes the check runs with each gate's conclusion, summary and
+/// annotations (posted 50 per request by the operations layer).
+pub async fn finish(
+    client: &GitHubClient,
+    repo: &RepoName,
+    started: &StartedChecks,
+    run: &GateRun,
+) -> Result<(), OpsError> {
+    for (tool, id) in &started.runs {
+        let Some(gate) = run.gates.iter().find(|g| g.tool == *tool) else {
+            continue;
+        };
+        let (conclusion, output) = report::check_output(gate);
+        client
+            .update_check_run(
+                repo,
+                *id,
+                &CheckRunUpdate {
+                    status: Some(CheckStatus::Completed),
+                    conclusion: Some(conclusion),
+                    completed_at: Some(Utc::now()),
+                    output: Some(output),
+                },
+            )
+            .await?;
+    }
+    Ok(())
+}

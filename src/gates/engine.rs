@@ -1,0 +1,520 @@
+//! One gate run: provision the environment, decide the scope, run ruff,
+//! mypy and pytest in parallel on the change, run them again on the base
+//! commit, and keep only what the change introduced.
+
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use serde::Serialize;
+use sha2::{Digest, Sha256};
+
+use super::baseline;
+use super::finding::{Finding, GateResult, GateStatus, Tool};
+use super::parse::{self, Parsed, ToolOutput, Unusable};
+use super::run::{self, Invocation, RunError};
+use super::scope::{self, Scope};
+use crate::python::{EnvInputs, ProvisionError, Provisioner};
+use crate::repair::scraper::{Layout, ScraperError};
+
+/// Exact tool versions installed into every gate environment (pip
+/// requirement strings). They are part of the environment's cache key.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct ToolPins {
+    pub ruff: String,
+    pub mypy: String,
+    pub pytest: String,
+    pub pytest_timeout: String,
+}
+
+impl Default for ToolPins {
+    fn default() -> Self {
+        ToolPins {
+            ruff: "ruff==0.17.6".into(),
+            mypy: "mypy==2.4.1".into(),
+            pytest: "pytest==9.2.0".into(),
+            pytest_timeout: "pytest-timeout==2.4.0".into(),
+        }
+    }
+}
+
+impl ToolPins {
+    /// The requirements to install on top of the repository's own.
+    pub fn requirements(&self) -> Vec<String> {
+        vec![
+            self.ruff.clone(),
+            self.mypy.clone(),
+            self.pytest.clone(),
+            self.pytest_timeout.clone(),
+        ]
+    }
+}
+
+/// Limits and places for gate runs.
+#[derive(Clone, Debug)]
+pub struct GateSettings {
+    pub pins: ToolPins,
+    /// Holds mypy's per-repository caches and temporary checkouts.
+    pub work_dir: PathBuf,
+    /// Wall-clock limit of each tool.
+    pub tool_timeout: Duration,
+    /// pytest-timeout's per-test limit: a hanging test fails alone.
+    pub test_timeout: Duration,
+    /// Bytes of a tool's stdout kept; more is an error gate.
+    pub max_output: usize,
+    pub layout: Layout,
+}
+
+impl GateSettings {
+    /// Defaults: 10 minutes per tool, 60 s per test, 16 MiB of output.
+    pub fn new(work_dir: impl Into<PathBuf>) -> Self {
+        GateSettings {
+            pins: ToolPins::default(),
+            work_dir: work_dir.into(),
+            tool_timeout: Duration::from_secs(600),
+            test_timeout: Duration::from_secs(60),
+            max_output: 16 * 1024 * 1024,
+            layout: Layout::default(),
+        }
+    }
+}
+
+/// What to run the gates on.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Target {
+    /// Every file of the repository.
+    Whole,
+    /// One scraper by name.
+    Scraper(String),
+    /// Whatever differs from this revision in the working tree.
+    ChangedFrom(String),
+    /// These paths, relative to the repository root.
+    Changed(Vec<PathBuf>),
+}
+
+/// A gate run's request.
+#[derive(Clone, Debug)]
+pub struct GateRequest {
+    /// The repository's working tree.
+    pub repo: PathBuf,
+    pub target: Target,
+    /// Compare with this revision; defaults to the `ChangedFrom` revision.
+    pub baseline: Option<String>,
+    /// Names the run (`external_id` of its check runs): the repair
+    /// attempt's id, or a fresh id when `None`.
+    pub run_id: Option<String>,
+}
+
+/// A finished gate run.
+#[derive(Clone, Debug, Serialize)]
+pub struct GateRun {
+    pub id: String,
+    pub scope: Scope,
+    /// The revision findings were compared with.
+    pub baseline: Option<String>,
+    pub gates: Vec<GateResult>,
+    /// Whether the environment existed already.
+    pub environment_reused: bool,
+    pub provision_ms: u64,
+}
+
+impl GateRun {
+    /// Whether every gate passed.
+    pub fn passed(&self) -> bool {
+        self.gates.iter().all(GateResult::passed)
+    }
+
+    /// The check names (`fixwright/ruff`, ...) of gates that failed or could
+    /// not run, as the merge policy's facts take them.
+    pub fn failed_gates(&self) -> Vec<String> {
+        self.gates
+            .iter()
+            .filter(|g| !g.passed())
+            .map(|g| g.tool.check_name())
+            .collect()
+    }
+}
+
+/// Why no gate could run at all (a usage or provisioning problem, not a
+/// verdict on the code).
+#[derive(Debug, thiserror::Error)]
+pub enum GatesError {
+    #[error(transparent)]
+    Provision(#[from] ProvisionError),
+    #[error("cannot read the scrapers of {}: {source}", repo.display())]
+    Layout {
+        repo: PathBuf,
+        #[source]
+        source: ScraperError,
+    },
+    #[error("no scraper called `{name}` in {}; known: {}", repo.display(), known.join(", "))]
+    UnknownScraper {
+        name: String,
+        repo: PathBuf,
+        known: Vec<String>,
+    },
+    #[error("git error in {} for `{revision}`: {source}", repo.display())]
+    Git {
+        repo: PathBuf,
+        revision: String,
+        #[source]
+        source: git2::Error,
+    },
+    #[error("cannot write {}: {source}", path.display())]
+    Work {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+}
+
+/// Runs the gates. Tool problems become error gates in the result; only
+/// problems that stop every gate are an `Err`.
+pub async fn run_gates(
+    request: &GateRequest,
+    settings: &GateSettings,
+    provisioner: &Provisioner,
+    progress: &(dyn Fn(&str) + Sync),
+) -> Result<GateRun, GatesError> {
+    let repo = &request.repo;
+    progress("provisioning the Python environment");
+    let started = Instant::now();
+    let env = provisioner
+        .provision(&EnvInputs {
+            repo: repo.clone(),
+            extra_requirements: settings.pins.requirements(),
+        })
+        .await?;
+    let provision_ms = elapsed_ms(started);
+    let covered = scope::discover(repo, &settings.layout).map_err(|source| GatesError::Layout {
+        repo: repo.clone(),
+        source,
+    })?;
+    let git_err = |revision: &str| {
+        let revision = revision.to_owned();
+        move |source| GatesError::Git {
+            repo: repo.clone(),
+            revision,
+            source,
+        }
+    };
+    let scope = match &request.target {
+        Target::Whole => Scope::Whole {
+            reason: "the whole repository was asked for".into(),
+        },
+        Target::Scraper(name) => {
+            if !covered.iter().any(|s| &s.name == name) {
+                return Err(GatesError::UnknownScraper {
+                    name: name.clone(),
+                    repo: repo.clone(),
+                    known: covered.iter().map(|s| s.name.clone()).collect(),
+                });
+            }
+            scope::for_scrapers(&covered, std::slice::from_ref(name))
+        }
+        Target::ChangedFrom(rev) => {
+            let changed = scope::changed_from(repo, rev).map_err(git_err(rev))?;
+            scope::for_changes(&covered, &changed)
+        }
+        Target::Changed(paths) => scope::for_changes(&covered, paths),
+    };
+    let baseline = request.baseline.clone().or(match &request.target {
+        Target::ChangedFrom(rev) => Some(rev.clone()),
+        _ => None,
+    });
+    let mypy_cache = settings.work_dir.join("mypy").join(repo_key(repo));
+    progress("running ruff, mypy and pytest");
+    let python = run::python_in(&env.root);
+    let head = run_tools(&python, repo, &scope, settings, &mypy_cache).await;
+    let mut base_findings: Vec<Vec<Finding>> = vec![Vec::new(); Tool::ALL.len()];
+    if let Some(rev) = &baseline {
+        progress(&format!("running the gates on the base {rev}"));
+        let checkout = settings
+            .work_dir
+            .join(format!("base-{}", ulid::Ulid::new()));
+        export_tree(repo, rev, &checkout).map_err(|e| match e {
+            ExportError::Git(source) => git_err(rev)(source),
+            ExportError::Io(path, source) => GatesError::Work { path, source },
+        })?;
+        let base_scope = scope_in(&scope, &checkout);
+        let base_cache = settings
+            .work_dir
+            .join("mypy")
+            .join(format!("{}-base", repo_key(repo)));
+        let base = run_tools(&python, &checkout, &base_scope, settings, &base_cache).await;
+        let _ = tokio::fs::remove_dir_all(&checkout).await;
+        for (slot, run) in base_findings.iter_mut().zip(base) {
+            if let Ok(parsed) = run.parsed {
+                *slot = parsed.findings;
+            }
+        }
+    }
+    let gates = head
+        .into_iter()
+        .zip(&base_findings)
+        .map(|(run, base)| verdict(run, base))
+        .collect();
+    Ok(GateRun {
+        id: request
+            .run_id
+            .clone()
+            .unwrap_or_else(|| ulid::Ulid::new().to_string()),
+        scope,
+        baseline,
+        gates,
+        environment_reused: env.reused,
+        provision_ms,
+    })
+}
+
+/// One tool's head or base run.
+pub struct ToolRun {
+    pub tool: Tool,
+    pub parsed: Result<Parsed, Unusable>,
+    /// stderr's tail (or the run error), for error gates.
+    pub output_tail: String,
+    pub duration: Duration,
+}
+
+/// The gate's verdict from its run and the base's findings. Pure.
+pub fn verdict(run: ToolRun, base: &[Finding]) -> GateResult {
+    let duration_ms = u64::try_from(run.duration.as_millis()).unwrap_or(u64::MAX);
+    match run.parsed {
+        Ok(parsed) => {
+            let (new, existing) = baseline::split(parsed.findings, base);
+            let status = if new.iter().any(Finding::blocks) {
+                GateStatus::Fail
+            } else {
+                GateStatus::Pass
+            };
+            GateResult {
+                tool: run.tool,
+                status,
+                new,
+                existing,
+                duration_ms,
+                tests: parsed.tests,
+            }
+        }
+        Err(unusable) => GateResult {
+            tool: run.tool,
+            status: GateStatus::Error {
+                reason: unusable.reason,
+                output_tail: run.output_tail,
+            },
+            new: unusable.findings,
+            existing: Vec::new(),
+            duration_ms,
+            tests: None,
+        },
+    }
+}
+
+/// The scope with files that do not exist under `root` left out.
+fn scope_in(scope: &Scope, root: &Path) -> Scope {
+    match scope {
+        Scope::Whole { reason } => Scope::Whole {
+            reason: reason.clone(),
+        },
+        Scope::Scrapers {
+            names,
+            sources,
+            tests,
+        } => {
+            let keep = |paths: &Vec<PathBuf>| -> Vec<PathBuf> {
+                paths
+                    .iter()
+                    .filter(|p| root.join(p).is_file())
+                    .cloned()
+                    .collect()
+            };
+            Scope::Scrapers {
+                names: names.clone(),
+                sources: keep(sources),
+                tests: keep(tests),
+            }
+        }
+    }
+}
+
+/// The three tools' invocations for `scope` in `root`.
+pub fn invocations(
+    python: &Path,
+    root: &Path,
+    scope: &Scope,
+    settings: &GateSettings,
+    mypy_cache: &Path,
+    junit: &Path,
+) -> Vec<(Tool, Option<Invocation>)> {
+    let (sources, tests) = match scope {
+        Scope::Whole { .. } => (None, None),
+        Scope::Scrapers { sources, tests, .. } => {
+            (Some(run::path_args(sources)), Some(run::path_args(tests)))
+        }
+    };
+    let base = |args: Vec<String>, report: Option<PathBuf>| Invocation {
+        program: python.to_path_buf(),
+        args,
+        cwd: root.to_path_buf(),
+        // Tools must not litter the repository with bytecode.
+        env: vec![("PYTHONDONTWRITEBYTECODE".into(), "1".into())],
+        timeout: settings.tool_timeout,
+        max_output: settings.max_output,
+        report,
+    };
+    let strings = |items: &[&str]| items.iter().map(|s| (*s).to_owned()).collect::<Vec<_>>();
+    let targets = |given: &Option<Vec<String>>| given.clone().unwrap_or_else(|| vec![".".into()]);
+    let nothing = |given: &Option<Vec<String>>| given.as_ref().is_some_and(Vec::is_empty);
+
+    let mut ruff = strings(&[
+        "-m",
+        "ruff",
+        "check",
+        "--output-format",
+        "json",
+        "--no-cache",
+    ]);
+    ruff.push("--force-exclude".into());
+    ruff.extend(targets(&sources));
+    let mut mypy = strings(&["-m", "mypy", "-O", "json", "--cache-dir"]);
+    mypy.push(mypy_cache.to_string_lossy().into_owned());
+    mypy.extend(targets(&sources));
+    let mut pytest = strings(&["-m", "pytest", "-p", "no:cacheprovider", "-q"]);
+    pytest.push(format!("--junitxml={}", junit.display()));
+    pytest.extend(strings(&["-o", "junit_family=xunit2"]));
+    pytest.push(format!(
+        "--timeout={}",
+        settings.test_timeout.as_secs().max(1)
+    ));
+    // No paths: the repository's own `testpaths` decides.
+    pytest.extend(tests.clone().unwrap_or_default());
+    vec![
+        (Tool::Ruff, (!nothing(&sources)).then(|| base(ruff, None))),
+        (Tool::Mypy, (!nothing(&sources)).then(|| base(mypy, None))),
+        (
+            Tool::Pytest,
+            (!nothing(&tests)).then(|| base(pytest, Some(junit.to_path_buf()))),
+        ),
+    ]
+}
+
+/// Runs the three tools at once and parses what they print.
+async fn run_tools(
+    python: &Path,
+    root: &Path,
+    scope: &Scope,
+    settings: &GateSettings,
+    mypy_cache: &Path,
+) -> Vec<ToolRun> {
+    let junit = std::env::temp_dir().join(format!("fixwright-junit-{}.xml", ulid::Ulid::new()));
+    let runs = invocations(python, root, scope, settings, mypy_cache, &junit);
+    let futures = runs.into_iter().map(|(tool, inv)| async move {
+        let Some(inv) = inv else {
+            // Nothing in scope for this tool (a scraper without tests).
+            return ToolRun {
+                tool,
+                parsed: Ok(Parsed {
+                    findings: Vec::new(),
+                    tests: (tool == Tool::Pytest).then(Default::default),
+                }),
+                output_tail: String::new(),
+                duration: Duration::ZERO,
+            };
+        };
+        let result = run::run(&inv).await;
+        match result {
+            Ok((output, duration)) => ToolRun {
+                tool,
+                parsed: parse_output(tool, &output, root),
+                output_tail: run::tail(&format!("{}\n{}", output.stderr, output.stdout)),
+                duration,
+            },
+            Err(error) => ToolRun {
+                tool,
+                parsed: Err(Unusable {
+                    reason: error.to_string(),
+                    findings: Vec::new(),
+                }),
+                output_tail: match &error {
+                    RunError::TooMuchOutput { tail, .. } | RunError::Timeout { tail, .. } => {
+                        tail.clone()
+                    }
+                    _ => String::new(),
+                },
+                duration: inv.timeout,
+            },
+        }
+    });
+    let results = futures::future::join_all(futures).await;
+    let _ = tokio::fs::remove_file(&junit).await;
+    results
+}
+
+fn parse_output(tool: Tool, output: &ToolOutput, root: &Path) -> Result<Parsed, Unusable> {
+    let root = std::fs::canonicalize(root).unwrap_or_else(|_| root.to_path_buf());
+    match tool {
+        Tool::Ruff => parse::ruff(output, &root),
+        Tool::Mypy => parse::mypy(output, &root),
+        Tool::Pytest => parse::pytest(output, &root),
+    }
+}
+
+fn repo_key(repo: &Path) -> String {
+    let canonical = std::fs::canonicalize(repo).unwrap_or_else(|_| repo.to_path_buf());
+    let digest = Sha256::digest(canonical.to_string_lossy().as_bytes());
+    hex::encode(&digest[..8])
+}
+
+fn elapsed_ms(since: Instant) -> u64 {
+    u64::try_from(since.elapsed().as_millis()).unwrap_or(u64::MAX)
+}
+
+enum ExportError {
+    Git(git2::Error),
+    Io(PathBuf, std::io::Error),
+}
+
+/// Writes the tree of `rev` into `dest` (a fresh directory).
+fn export_tree(repo: &Path, rev: &str, dest: &Path) -> Result<(), ExportError> {
+    let git = git2::Repository::open(repo).map_err(ExportError::Git)?;
+    let tree = git
+        .revparse_single(rev)
+        .and_then(|o| o.peel_to_tree())
+        .map_err(ExportError::Git)?;
+    let io = |path: &Path| {
+        let path = path.to_path_buf();
+        move |e| ExportError::Io(path, e)
+    };
+    std::fs::create_dir_all(dest).map_err(io(dest))?;
+    let mut failure = None;
+    tree.walk(git2::TreeWalkMode::PreOrder, |dir, entry| {
+        let path = dest.join(dir).join(entry.name().unwrap_or_default());
+        let written = match entry.kind() {
+            Some(git2::ObjectType::Tree) => std::fs::create_dir_all(&path).map_err(io(&path)),
+            Some(git2::ObjectType::Blob) => {
+                match entry.to_object(&git).and_then(|o| o.peel_to_blob()) {
+                    Ok(blob) => std::fs::write(&path, blob.content()).map_err(io(&path)),
+                    Err(e) => Err(ExportError::Git(e)),
+                }
+            }
+            _ => Ok(()),
+        };
+        match written {
+            Ok(()) => git2::TreeWalkResult::Ok,
+            Err(e) => {
+                failure = Some(e);
+                git2::TreeWalkResult::Abort
+            }
+        }
+    })
+    .or_else(|e| {
+        if failure.is_some() {
+            Ok(())
+        } else {
+            Err(ExportError::Git(e))
+        }
+    })?;
+    match failure {
+        Some(e) => Err(e),
+        None => Ok(()),
+    }
+}

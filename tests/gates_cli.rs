@@ -1,0 +1,108 @@
+//! `fixwright gates` as a user runs it: exit codes, Actions workflow
+//! commands and the job summary, with the real tools.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+fn root() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+fn copy_dir(from: &Path, to: &Path) {
+    std::fs::create_dir_all(to).unwrap_or_else(|e| panic!("mkdir: {e}"));
+    for entry in std::fs::read_dir(from)
+        .unwrap_or_else(|e| panic!("read dir: {e}"))
+        .flatten()
+    {
+        let target = to.join(entry.file_name());
+        if entry.path().is_dir() {
+            copy_dir(&entry.path(), &target);
+        } else {
+            std::fs::copy(entry.path(), &target).unwrap_or_else(|e| panic!("copy: {e}"));
+        }
+    }
+}
+
+/// A cache directory whose environments are the ones the other Python
+/// tests share, so PyPI is asked once.
+fn cache_dir(tmp: &Path) -> PathBuf {
+    let cache = tmp.join("cache");
+    let shared = root().join(".cache/test-venvs");
+    std::fs::create_dir_all(&cache).unwrap_or_else(|e| panic!("mkdir: {e}"));
+    std::fs::create_dir_all(&shared).unwrap_or_else(|e| panic!("mkdir: {e}"));
+    std::os::unix::fs::symlink(&shared, cache.join("envs")).unwrap_or_else(|e| panic!("{e}"));
+    cache
+}
+
+fn gates(repo: &Path, cache: &Path, args: &[&str], summary: &Path) -> std::process::Output {
+    Command::new(env!("CARGO_BIN_EXE_fixwright"))
+        .arg("gates")
+        .arg("--repo")
+        .arg(repo)
+        .args(args)
+        .env("FIXWRIGHT_CACHE_DIR", cache)
+        .env("GITHUB_STEP_SUMMARY", summary)
+        .output()
+        .unwrap_or_else(|e| panic!("run fixwright gates: {e}"))
+}
+
+#[test]
+fn gates_cli_exit_codes_workflow_commands_and_job_summary() {
+    let tmp = tempfile::tempdir().unwrap_or_else(|e| panic!("temp dir: {e}"));
+    let repo = tmp.path().join("repo");
+    copy_dir(&root().join("tests/fixtures/gates-repo"), &repo);
+    let cache = cache_dir(tmp.path());
+    let summary = tmp.path().join("summary.md");
+
+    let clean = gates(
+        &repo,
+        &cache,
+        &["--scraper", "weather", "--format", "github"],
+        &summary,
+    );
+    let stderr = String::from_utf8_lossy(&clean.stderr);
+    assert_eq!(clean.status.code(), Some(0), "{stderr}");
+    assert!(String::from_utf8_lossy(&clean.stdout).trim().is_empty());
+    let written = std::fs::read_to_string(&summary).unwrap_or_default();
+    assert!(written.contains("## Fixwright gates: passed"), "{written}");
+    assert!(written.contains("Scope: scrapers: weather"), "{written}");
+
+    let spider = repo.join("bookshop/spiders/books.py");
+    let text = std::fs::read_to_string(&spider).unwrap_or_else(|e| panic!("{e}"));
+    std::fs::write(
+        &spider,
+        text.replacen("from collections.abc", "import os\nfrom collections.abc", 1),
+    )
+    .unwrap_or_else(|e| panic!("{e}"));
+    let failed = gates(
+        &repo,
+        &cache,
+        &["--scraper", "books", "--format", "github"],
+        &summary,
+    );
+    let stdout = String::from_utf8_lossy(&failed.stdout);
+    assert_eq!(
+        failed.status.code(),
+        Some(1),
+        "{stdout}\n{}",
+        String::from_utf8_lossy(&failed.stderr)
+    );
+    assert!(
+        stdout.contains("::error file=bookshop/spiders/books.py,line=2,endLine=2,col=8,title=ruff F401::`os` imported but unused"),
+        "{stdout}"
+    );
+    let written = std::fs::read_to_string(&summary).unwrap_or_default();
+    assert!(written.contains("## Fixwright gates: failed"), "{written}");
+
+    let unknown = gates(&repo, &cache, &["--scraper", "nope"], &summary);
+    assert_eq!(unknown.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&unknown.stderr).contains("no scraper called `nope`"));
+
+    let usage = gates(
+        &repo,
+        &cache,
+        &["--scraper", "books", "--changed-from", "HEAD"],
+        &summary,
+    );
+    assert_eq!(usage.status.code(), Some(2));
+}
