@@ -10,4 +10,6 @@
 pub mod cli;
 pub mod config;
 pub mod heal;
+pub mod inbox;
+pub mod server;
 pub mod store;

@@ -4,6 +4,9 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 
+pub mod inbox;
+pub mod serve;
+
 #[derive(Debug, Parser)]
 #[command(
     name = "fixwright",
@@ -16,9 +19,24 @@ pub struct Cli {
 }
 
 #[derive(Debug, Subcommand)]
-pub enum Command {}
+pub enum Command {
+    /// Receive, verify and store GitHub webhooks, and process them.
+    Serve(serve::ServeArgs),
+    /// Inspect and retry stored deliveries.
+    Inbox(inbox::InboxArgs),
+}
 
 /// Parses the command line, runs the chosen job and maps its result to an exit code.
 pub async fn main() -> ExitCode {
-    match Cli::parse().command {}
+    let result: Result<(), Box<dyn std::error::Error>> = match Cli::parse().command {
+        Command::Serve(args) => serve::run(args).await.map_err(Into::into),
+        Command::Inbox(args) => inbox::run(args).await.map_err(Into::into),
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e}");
+            ExitCode::FAILURE
+        }
+    }
 }
