@@ -60,7 +60,6 @@ pub async fn run(args: ServeArgs) -> Result<(), ServeError> {
     if config.credentials.is_none() {
         tracing::warn!("{}", ops::NO_CREDENTIALS);
     }
-    ops::prometheus();
 
     let stored = Arc::new(Notify::new());
     let edge = Edge::build(&config, store.clone(), stored.clone()).await?;

@@ -75,13 +75,13 @@ pub async fn metrics(State(ctx): State<Arc<EdgeContext>>, headers: HeaderMap) ->
             return (StatusCode::UNAUTHORIZED, "bearer token required").into_response();
         }
     }
+    let handle = prometheus();
     if let Ok(Ok(counts)) =
         tokio::time::timeout(Duration::from_secs(2), ctx.store.inbox_counts()).await
     {
         metrics::gauge!("fixwright_inbox_queue_depth").set(counts.queued as f64);
         metrics::gauge!("fixwright_inbox_dead").set(counts.dead as f64);
     }
-    let handle = prometheus();
     handle.run_upkeep();
     (
         [(header::CONTENT_TYPE, "text/plain; version=0.0.4")],
