@@ -188,14 +188,29 @@ async fn leases_hide_items_until_expiry(store: Store) {
             .unwrap_or(true),
         "an expired lease cannot complete"
     );
-    for l in &second {
-        assert!(
-            store
-                .inbox_complete(&l.id, &l.token, T0)
-                .await
-                .unwrap_or(false)
-        );
-    }
+    let ids: Vec<_> = first.iter().map(|l| l.id.clone()).collect();
+    assert_eq!(
+        store
+            .inbox_complete_many(&ids, &stale.token, T0)
+            .await
+            .unwrap_or(9),
+        0,
+        "expired leases cannot complete together either"
+    );
+    assert!(
+        store
+            .inbox_complete(&second[0].id, &second[0].token, T0)
+            .await
+            .unwrap_or(false)
+    );
+    // Completing a batch counts only what the lease still holds.
+    assert_eq!(
+        store
+            .inbox_complete_many(&ids, &second[1].token, T0)
+            .await
+            .unwrap_or(9),
+        1
+    );
     let counts = store.inbox_counts().await.unwrap_or_else(|e| panic!("{e}"));
     assert_eq!((counts.queued, counts.done), (0, 2));
     assert!(

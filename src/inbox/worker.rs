@@ -13,7 +13,7 @@ use super::handler::{Delivery, DeliveryHandler, HandlerError, TokenCache};
 use super::route::{self, FailureAction, Route};
 use crate::config::Config;
 use crate::store::Store;
-use crate::store::inbox::{Leased, Millis};
+use crate::store::inbox::{DeliveryId, LeaseToken, Leased, Millis};
 
 /// How the workers run.
 #[derive(Clone, Debug)]
@@ -122,9 +122,13 @@ async fn run(shared: Arc<Shared>, mut stopped: watch::Receiver<bool>) {
             .await
         {
             Ok(items) if !items.is_empty() => {
-                for item in items {
-                    process(&shared, item).await;
+                let mut done = Vec::with_capacity(items.len());
+                for item in &items {
+                    if process(&shared, item).await {
+                        done.push(item.id.clone());
+                    }
                 }
+                complete(&shared.store, &items[0].token, &done).await;
                 continue;
             }
             Ok(_) => {}
@@ -138,16 +142,36 @@ async fn run(shared: Arc<Shared>, mut stopped: watch::Receiver<bool>) {
     }
 }
 
-async fn process(shared: &Shared, item: Leased) {
+/// Successes of one lease are completed together: one write instead of one each.
+async fn complete(store: &Store, token: &LeaseToken, done: &[DeliveryId]) {
+    if done.is_empty() {
+        return;
+    }
+    match store.inbox_complete_many(done, token, Millis::now()).await {
+        Ok(n) if n as usize == done.len() => {}
+        Ok(n) => tracing::warn!(
+            lost = done.len() - n as usize,
+            "leases lost before completion was recorded; their next holders decide"
+        ),
+        Err(e) => tracing::warn!(
+            error = %e,
+            "cannot record completions; the leases will expire and the deliveries run again"
+        ),
+    }
+}
+
+/// Handles one leased delivery and records a failure; `true` means it succeeded and
+/// still needs its completion recorded.
+async fn process(shared: &Shared, item: &Leased) -> bool {
     let span = tracing::info_span!("delivery", delivery = %item.id, event = %item.event, tries = item.tries);
     async {
         let started = Instant::now();
-        let outcome = dispatch(shared, &item).await;
+        let outcome = dispatch(shared, item).await;
         let store = &shared.store;
         let s = &shared.settings;
         let now = Millis::now();
         let (label, recorded) = match outcome {
-            Ok(()) => ("done", store.inbox_complete(&item.id, &item.token, now).await),
+            Ok(()) => ("done", Ok(true)),
             Err(e) => match route::failure_action(
                 item.tries,
                 s.max_tries,
@@ -173,6 +197,7 @@ async fn process(shared: &Shared, item: Leased) {
         }
         metrics::counter!("fixwright_inbox_processed_total", "outcome" => label).increment(1);
         metrics::histogram!("fixwright_inbox_processing_seconds").record(started.elapsed());
+        label == "done"
     }
     .instrument(span)
     .await

@@ -551,6 +551,42 @@ impl Store {
         Ok(n == 1)
     }
 
+    /// Marks several deliveries of one lease done in one statement; returns how many
+    /// were still held by `token` (the others' outcomes are dropped, as in
+    /// [`Store::inbox_complete`]).
+    pub async fn inbox_complete_many(
+        &self,
+        ids: &[DeliveryId],
+        token: &LeaseToken,
+        now: Millis,
+    ) -> Result<u64, InboxError> {
+        let ids: Vec<&str> = ids.iter().map(DeliveryId::as_str).collect();
+        const SET: &str = "UPDATE inbox SET status = 'done', finished_at = $1, lease_token = NULL, \
+                           last_error = NULL WHERE lease_token = $2 AND status = 'queued' AND ";
+        Ok(match self {
+            Store::Sqlite(pool) => {
+                let json = serde_json::to_string(&ids)
+                    .map_err(|e| InboxError::Corrupt(format!("id list: {e}")))?;
+                sqlx::query(&format!(
+                    "{SET}delivery_id IN (SELECT value FROM json_each($3))"
+                ))
+                .bind(now.0)
+                .bind(&token.0)
+                .bind(json)
+                .execute(pool)
+                .await?
+                .rows_affected()
+            }
+            Store::Postgres(pool) => sqlx::query(&format!("{SET}delivery_id = ANY($3)"))
+                .bind(now.0)
+                .bind(&token.0)
+                .bind(&ids)
+                .execute(pool)
+                .await?
+                .rows_affected(),
+        })
+    }
+
     /// Puts a leased delivery back, visible again at `visible_at`, keeping `error`.
     pub async fn inbox_reschedule(
         &self,
