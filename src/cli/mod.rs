@@ -28,10 +28,14 @@ pub enum Command {
 
 /// Parses the command line, runs the chosen job and maps its result to an exit code.
 pub async fn main() -> ExitCode {
-    let result: Result<(), Box<dyn std::error::Error>> = match Cli::parse().command {
-        Command::Serve(args) => serve::run(args).await.map_err(Into::into),
-        Command::Inbox(args) => inbox::run(args).await.map_err(Into::into),
-    };
+    match Cli::parse().command {
+        Command::Serve(args) => exit_code(serve::run(args).await),
+        Command::Inbox(args) => exit_code(inbox::run(args).await),
+    }
+}
+
+/// Prints an error's message (it names the bad field, file or value) and fails.
+fn exit_code<E: std::fmt::Display>(result: Result<(), E>) -> ExitCode {
     match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
