@@ -69,6 +69,10 @@ pub struct InboxSettings {
     pub raw_body_retention: Duration,
     /// Upper bound on request bytes held in memory by the webhook endpoint at once.
     pub max_in_flight_bytes: usize,
+    /// SQLite only: the inbox writer fsyncs every commit (`synchronous = FULL`), so an
+    /// acknowledged delivery survives power loss. `false` trades that for throughput
+    /// (`NORMAL`: survives a process crash, not power loss). See docs/durability.md.
+    pub power_safe_commits: bool,
 }
 
 impl Default for InboxSettings {
@@ -81,6 +85,7 @@ impl Default for InboxSettings {
             max_tries: 8,
             raw_body_retention: Duration::from_secs(72 * 3600),
             max_in_flight_bytes: 64 * 1024 * 1024,
+            power_safe_commits: true,
         }
     }
 }
@@ -159,6 +164,7 @@ pub struct InboxLayer {
     pub max_tries: Option<u32>,
     pub raw_body_retention_hours: Option<u64>,
     pub max_in_flight_bytes: Option<usize>,
+    pub power_safe_commits: Option<bool>,
 }
 
 macro_rules! overlay {
@@ -201,7 +207,7 @@ impl ConfigLayer {
                     .trim()
                     .parse()
                     .map(Some)
-                    .map_err(|_| invalid(field, format!("{var}=`{v}` is not a number"))),
+                    .map_err(|_| invalid(field, format!("{var}=`{v}` is not a valid value"))),
             }
         }
         let secrets = match (
@@ -250,6 +256,11 @@ impl ConfigLayer {
                     "FIXWRIGHT_MAX_IN_FLIGHT_BYTES",
                     "inbox.max_in_flight_bytes",
                 )?,
+                power_safe_commits: num(
+                    &get,
+                    "FIXWRIGHT_POWER_SAFE_COMMITS",
+                    "inbox.power_safe_commits",
+                )?,
             },
         })
     }
@@ -259,7 +270,8 @@ impl ConfigLayer {
         overlay!(self, top; app_id, private_key_path, app_slug, webhook_secrets, database_url,
             listen, data_dir, metrics_token, mode);
         overlay!(self.inbox, top.inbox; workers, lease_seconds, backoff_base_seconds,
-            backoff_max_seconds, max_tries, raw_body_retention_hours, max_in_flight_bytes);
+            backoff_max_seconds, max_tries, raw_body_retention_hours, max_in_flight_bytes,
+            power_safe_commits);
         self
     }
 }
@@ -393,6 +405,7 @@ impl Config {
                 .raw_body_retention_hours
                 .map_or(d.raw_body_retention, |h| Duration::from_secs(h * 3600)),
             max_in_flight_bytes: layer.max_in_flight_bytes.unwrap_or(d.max_in_flight_bytes),
+            power_safe_commits: layer.power_safe_commits.unwrap_or(d.power_safe_commits),
         };
         if settings.workers == 0 || settings.workers > 256 {
             return Err(invalid("inbox.workers", "must be between 1 and 256"));
@@ -545,6 +558,7 @@ mod tests {
             ("FIXWRIGHT_LISTEN", "127.0.0.1:2"),
             ("FIXWRIGHT_WORKERS", "5"),
             ("FIXWRIGHT_WEBHOOK_SECRETS", "new,old"),
+            ("FIXWRIGHT_POWER_SAFE_COMMITS", "false"),
         ]))
         .unwrap_or_else(|e| panic!("{e}"));
         let flags = ConfigLayer {
@@ -557,6 +571,7 @@ mod tests {
         assert_eq!(config.listen.port(), 3);
         assert_eq!(config.inbox.workers, 5);
         assert_eq!(config.inbox.max_tries, 3);
+        assert!(!config.inbox.power_safe_commits);
         assert_eq!(config.mode, RepairMode::Off);
         let secrets: Vec<&str> = config
             .webhook_secrets

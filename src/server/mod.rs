@@ -49,7 +49,10 @@ impl Edge {
     ) -> Result<Self, InboxError> {
         // Installed before the first request so that no early measurement is lost.
         ops::prometheus();
-        let (writer, writer_task) = writer::spawn(store.inbox_writer().await?, stored);
+        let (writer, writer_task) = writer::spawn(
+            store.inbox_writer(config.inbox.power_safe_commits).await?,
+            stored,
+        );
         let in_flight_permits = webhook::permits_for(config.inbox.max_in_flight_bytes);
         let ctx = Arc::new(EdgeContext {
             secrets: config.webhook_secrets.clone(),

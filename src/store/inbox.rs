@@ -421,14 +421,20 @@ async fn insert_pg(
 }
 
 impl Store {
-    /// The writer the webhook edge commits through (see [`InboxWriter`]).
-    pub async fn inbox_writer(&self) -> Result<InboxWriter, InboxError> {
+    /// The writer the webhook edge commits through (see [`InboxWriter`]). On SQLite,
+    /// `power_safe` chooses `synchronous = FULL` (an acknowledged delivery survives
+    /// power loss) over `NORMAL` (it survives a process crash only); see
+    /// docs/durability.md. PostgreSQL ignores it.
+    pub async fn inbox_writer(&self, power_safe: bool) -> Result<InboxWriter, InboxError> {
         Ok(match self {
             Store::Sqlite(pool) => {
                 let mut conn = pool.acquire().await?;
-                sqlx::query("PRAGMA synchronous = FULL")
-                    .execute(&mut *conn)
-                    .await?;
+                let pragma = if power_safe {
+                    "PRAGMA synchronous = FULL"
+                } else {
+                    "PRAGMA synchronous = NORMAL"
+                };
+                sqlx::query(pragma).execute(&mut *conn).await?;
                 InboxWriter::Sqlite(conn)
             }
             Store::Postgres(pool) => InboxWriter::Postgres(pool.clone()),
