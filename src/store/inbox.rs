@@ -294,6 +294,12 @@ const INSERT_SQL: &str = "INSERT INTO inbox (delivery_id, event, action, install
      VALUES ($1, $2, $3, $4, $5, 0, $6, $6, $7, $8, $9, $10) \
      ON CONFLICT (delivery_id) DO NOTHING";
 
+/// SQLite admits one writer at a time, and a writer that finds the lock taken sleeps
+/// in SQLite's busy handler (1, 2, 5 ... 100 ms), far longer than the write it waits
+/// for. The inbox's writes therefore queue here first, in order and without sleeping,
+/// so the webhook path never waits on that handler.
+static SQLITE_WRITES: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
+
 /// Fetches rows on whichever backend `store` is; `$N` placeholders serve both.
 macro_rules! query_both {
     ($store:expr, $sql:expr, [$($arg:expr),*], $fetch:ident) => {
@@ -308,7 +314,10 @@ macro_rules! query_both {
 macro_rules! execute_both {
     ($store:expr, $sql:expr, [$($arg:expr),*]) => {
         match $store {
-            Store::Sqlite(pool) => sqlx::query($sql)$(.bind($arg))*.execute(pool).await?.rows_affected(),
+            Store::Sqlite(pool) => {
+                let _writing = SQLITE_WRITES.lock().await;
+                sqlx::query($sql)$(.bind($arg))*.execute(pool).await?.rows_affected()
+            }
             Store::Postgres(pool) => sqlx::query($sql)$(.bind($arg))*.execute(pool).await?.rows_affected(),
         }
     };
@@ -350,6 +359,7 @@ async fn insert_sqlite(
     conn: &mut SqliteConnection,
     batch: &[NewDelivery],
 ) -> Result<Vec<Inserted>, InboxError> {
+    let _writing = SQLITE_WRITES.lock().await;
     let mut tx = conn.begin().await?;
     let mut outcomes = Vec::with_capacity(batch.len());
     for d in batch {
@@ -497,6 +507,7 @@ impl Store {
         let until = now.after(lease);
         let rows: Vec<LeasedRow> = match self {
             Store::Sqlite(pool) => {
+                let _writing = SQLITE_WRITES.lock().await;
                 sqlx::query_as(
                     "UPDATE inbox SET tries = tries + 1, lease_token = $1, visible_at = $2 \
                      WHERE delivery_id IN (SELECT delivery_id FROM inbox \
@@ -573,6 +584,7 @@ impl Store {
             Store::Sqlite(pool) => {
                 let json = serde_json::to_string(&ids)
                     .map_err(|e| InboxError::Corrupt(format!("id list: {e}")))?;
+                let _writing = SQLITE_WRITES.lock().await;
                 sqlx::query(&format!(
                     "{SET}delivery_id IN (SELECT value FROM json_each($3))"
                 ))
