@@ -55,7 +55,8 @@ pub struct AppCredentials {
 /// How the inbox workers lease, retry and keep deliveries.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct InboxSettings {
-    /// Number of concurrent workers (at least 1).
+    /// Number of concurrent workers; 0 makes a replica that only receives and stores
+    /// (other replicas on the same PostgreSQL database process).
     pub workers: usize,
     /// How long a leased delivery stays invisible to other workers; a worker that
     /// crashes mid-delivery releases it when this expires.
@@ -407,8 +408,8 @@ impl Config {
             max_in_flight_bytes: layer.max_in_flight_bytes.unwrap_or(d.max_in_flight_bytes),
             power_safe_commits: layer.power_safe_commits.unwrap_or(d.power_safe_commits),
         };
-        if settings.workers == 0 || settings.workers > 256 {
-            return Err(invalid("inbox.workers", "must be between 1 and 256"));
+        if settings.workers > 256 {
+            return Err(invalid("inbox.workers", "must be between 0 and 256"));
         }
         if settings.lease.is_zero() {
             return Err(invalid("inbox.lease_seconds", "must be at least 1"));
@@ -591,7 +592,7 @@ mod tests {
             ("app_id = 5", "`private_key_path`"),
             ("database_url = \"mysql://x\"", "`database_url`"),
             ("webhook_secrets = [\"a\", \"\"]", "`webhook_secrets`"),
-            ("[inbox]\nworkers = 0", "`inbox.workers`"),
+            ("[inbox]\nworkers = 300", "`inbox.workers`"),
             ("[inbox]\nmax_tries = 0", "`inbox.max_tries`"),
             (
                 "[inbox]\nmax_in_flight_bytes = 10",

@@ -57,6 +57,11 @@ pub async fn run(args: ServeArgs) -> Result<(), ServeError> {
         source,
     })?;
     let store = Store::open(&config.database_url).await?;
+    if config.inbox.workers == 0 {
+        tracing::warn!(
+            "inbox.workers = 0: deliveries are stored here and processed by other replicas"
+        );
+    }
     if config.credentials.is_none() {
         tracing::warn!("{}", ops::NO_CREDENTIALS);
     }
