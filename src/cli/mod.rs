@@ -9,7 +9,9 @@ pub mod calibrate;
 pub mod config;
 pub mod demo;
 pub mod gates;
+pub mod inbox;
 pub mod repair;
+pub mod serve;
 pub mod setup;
 
 #[derive(Debug, Parser)]
@@ -23,9 +25,12 @@ pub struct Cli {
     pub command: Command,
 }
 
-// Parsed once per process: the size of the largest variant does not matter.
 #[derive(Debug, Subcommand)]
 pub enum Command {
+    /// Receive, verify and store GitHub webhooks, and process them.
+    Serve(serve::ServeArgs),
+    /// Inspect and retry stored deliveries.
+    Inbox(inbox::InboxArgs),
     /// Repair one scraper of a local git repository.
     Repair(repair::RepairArgs),
     /// Heal a scraper of the built-in example repository in a temporary copy.
@@ -46,6 +51,8 @@ pub enum Command {
 /// Parses the command line, runs the chosen job and maps its result to an exit code.
 pub async fn main() -> ExitCode {
     match Cli::parse().command {
+        Command::Serve(args) => report(serve::run(args).await),
+        Command::Inbox(args) => report(inbox::run(args).await),
         Command::Repair(args) => repair::run(args).await,
         Command::Demo(args) => demo::run(args).await,
         Command::Bench(cmd) => bench::run(cmd),

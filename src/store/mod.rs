@@ -7,6 +7,8 @@
 use std::str::FromStr;
 use std::time::Duration;
 
+pub mod inbox;
+
 use sqlx::postgres::{PgPool, PgPoolOptions};
 use sqlx::sqlite::{
     SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous,

@@ -1,0 +1,90 @@
+#!/usr/bin/env bash
+# Webhook ingest benchmark: `fixwright serve` (durable, SQLite) against a Probot 14
+# app that only acknowledges, in the same run, with the same load generator.
+#   bash benches/ingest/run.sh            # DURATION=15s CONNS=32 by default
+# Needs wrk (apt-get install -y wrk), node/npm, openssl, python3. Results go to
+# stdout and .cache/bench/results.txt; see docs/benchmarks.md.
+set -euo pipefail
+cd "$(dirname "$0")/../.."
+DURATION=${DURATION:-15s}
+CONNS=${CONNS:-32}
+THREADS=${THREADS:-2}
+SECRET=bench-secret
+FW_PORT=38101
+PROBOT_PORT=38102
+FW_NORMAL_PORT=38103
+BENCH=.cache/bench
+mkdir -p "$BENCH"
+command -v wrk >/dev/null || { echo "wrk is missing: apt-get install -y wrk" >&2; exit 1; }
+
+bash scripts/test-setup
+python3 - "$BENCH/issue_comment.json" <<'PY'
+import json, sys
+index = ".cache/npm/@octokit__webhooks-examples-7.6.1/package/api.github.com/index.json"
+events = json.load(open(index))
+example = next(e for e in events if e["name"] == "issue_comment")["examples"][0]
+open(sys.argv[1], "w").write(json.dumps(example, separators=(",", ":")))
+PY
+export BENCH_BODY=$BENCH/issue_comment.json
+export BENCH_SIG="sha256=$(openssl dgst -sha256 -hmac "$SECRET" -r < "$BENCH_BODY" | cut -d' ' -f1)"
+echo "payload: $(wc -c < "$BENCH_BODY") bytes, concurrency $CONNS, $DURATION per run"
+
+if [ ! -f "$BENCH/probot/node_modules/probot/package.json" ]; then
+  mkdir -p "$BENCH/probot"
+  (cd "$BENCH/probot" && npm install --no-audit --no-fund --silent probot@14.3.2)
+fi
+[ -f "$BENCH/probot/key.pem" ] || openssl genrsa -out "$BENCH/probot/key.pem" 2048 2>/dev/null
+
+BIN=${FIXWRIGHT_BIN:-${CARGO_TARGET_DIR:-target}/release/fixwright}
+[ -x "$BIN" ] || cargo build --release --bin fixwright
+
+pids=()
+cleanup() { for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done; }
+trap cleanup EXIT
+
+wait_up() { for _ in $(seq 1 100); do curl -s -o /dev/null "$1" && return 0; sleep 0.1; done; echo "not up: $1" >&2; exit 1; }
+peak_rss_mb() { awk '/VmHWM/ {printf "%.1f", $2/1024}' "/proc/$1/status"; }
+load() { # name url run-id [delay-ms]
+  BENCH_RUN=$3 BENCH_DELAY_MS=${4:-0} wrk -t"$THREADS" -c"$CONNS" -d"$DURATION" --latency \
+    -s benches/ingest/wrk.lua "$2" | grep '^RESULT' | sed "s/^RESULT/$1/"
+}
+
+start_fixwright() { # name port power-safe
+  rm -rf "$BENCH/$1-data"
+  FIXWRIGHT_WEBHOOK_SECRET=$SECRET FIXWRIGHT_DATA_DIR=$BENCH/$1-data FIXWRIGHT_LOG=warn \
+    FIXWRIGHT_POWER_SAFE_COMMITS=$3 "$BIN" serve --listen 127.0.0.1:$2 > "$BENCH/$1.log" 2>&1 &
+  pids+=("$!")
+}
+# The default (synchronous=FULL: power-safe) and NORMAL (crash-safe only); see docs/durability.md.
+start_fixwright fw-full $FW_PORT true
+fw=${pids[-1]}
+start_fixwright fw-normal $FW_NORMAL_PORT false
+fwn=${pids[-1]}
+APP_ID=1 PRIVATE_KEY_PATH=$BENCH/probot/key.pem WEBHOOK_SECRET=$SECRET PORT=$PROBOT_PORT \
+  LOG_LEVEL=warn "$BENCH/probot/node_modules/.bin/probot" run ./benches/ingest/probot-app.cjs \
+  > "$BENCH/probot.log" 2>&1 &
+pb=$!; pids+=("$pb")
+wait_up "http://127.0.0.1:$FW_PORT/healthz"
+wait_up "http://127.0.0.1:$FW_NORMAL_PORT/healthz"
+wait_up "http://127.0.0.1:$PROBOT_PORT/"
+
+run=$(date +%s)
+fw_url=http://127.0.0.1:$FW_PORT/webhooks/github
+fwn_url=http://127.0.0.1:$FW_NORMAL_PORT/webhooks/github
+pb_url=http://127.0.0.1:$PROBOT_PORT/api/github/webhooks
+{
+  echo "== $(nproc) cores, load average $(cut -d' ' -f1-3 /proc/loadavg) before the runs"
+  echo "== saturated, concurrency $CONNS"
+  load probot "$pb_url" "p$run"
+  load fixwright-full "$fw_url" "f$run"
+  load fixwright-normal "$fwn_url" "n$run"
+  probot_rps=$(load probot "$pb_url" "p2$run" | tee /dev/stderr | sed 's/.*rps=\([0-9]*\).*/\1/')
+  # Paced run: each connection pauses so the offered load is about Probot's
+  # saturated rate (wrk's pacing is per connection and in whole milliseconds).
+  delay=$(( CONNS * 1000 / probot_rps ))
+  echo "== paced, ${delay} ms pause per connection (target about $probot_rps/s)"
+  load fixwright-full "$fw_url" "fp$run" "$delay"
+  load fixwright-normal "$fwn_url" "np$run" "$delay"
+  echo "== peak RSS (MB): fixwright-full $(peak_rss_mb $fw), fixwright-normal $(peak_rss_mb $fwn), probot $(peak_rss_mb $pb)"
+  curl -s "http://127.0.0.1:$FW_PORT/metrics" | grep -E '^fixwright_webhook_deliveries_total|^fixwright_inbox_queue_depth'
+} 2>&1 | tee "$BENCH/results.txt"

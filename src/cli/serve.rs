@@ -1,0 +1,133 @@
+//! `fixwright serve`: the webhook edge and the inbox workers in one process.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::sync::Notify;
+
+use crate::config::{ConfigArgs, ConfigError};
+use crate::inbox::{EnvelopeRecorder, WorkerPool, WorkerSettings};
+use crate::server::{Edge, ops};
+use crate::store::inbox::{InboxError, Millis};
+use crate::store::{Store, StoreError};
+
+#[derive(Debug, clap::Args)]
+pub struct ServeArgs {
+    #[command(flatten)]
+    pub config: ConfigArgs,
+}
+
+/// Why `serve` could not start or stopped.
+#[derive(Debug, thiserror::Error)]
+pub enum ServeError {
+    #[error(transparent)]
+    Config(#[from] ConfigError),
+    #[error("cannot create the data directory {path}: {source}")]
+    DataDir {
+        path: std::path::PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error(transparent)]
+    Inbox(#[from] InboxError),
+    #[error("cannot listen on {addr}: {source}")]
+    Listen {
+        addr: std::net::SocketAddr,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("the server failed: {0}")]
+    Serve(#[source] std::io::Error),
+}
+
+/// Runs until SIGINT or SIGTERM, then lets the workers finish their current delivery.
+pub async fn run(args: ServeArgs) -> Result<(), ServeError> {
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_env("FIXWRIGHT_LOG")
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
+        )
+        .try_init();
+    let config = args.config.load()?;
+    config.require_webhook_secrets()?;
+    std::fs::create_dir_all(&config.data_dir).map_err(|source| ServeError::DataDir {
+        path: config.data_dir.clone(),
+        source,
+    })?;
+    let store = Store::open(&config.database_url).await?;
+    if config.inbox.workers == 0 {
+        tracing::warn!(
+            "inbox.workers = 0: deliveries are stored here and processed by other replicas"
+        );
+    }
+    if config.credentials.is_none() {
+        tracing::warn!("{}", ops::NO_CREDENTIALS);
+    }
+
+    let stored = Arc::new(Notify::new());
+    let edge = Edge::build(&config, store.clone(), stored.clone()).await?;
+    let workers = WorkerPool::spawn(
+        store.clone(),
+        Arc::new(EnvelopeRecorder::new(store.clone())),
+        None,
+        WorkerSettings::from_config(&config),
+        stored,
+    );
+    let pruner = tokio::spawn(prune_bodies(store, config.inbox.raw_body_retention));
+
+    let listener = tokio::net::TcpListener::bind(config.listen)
+        .await
+        .map_err(|source| ServeError::Listen {
+            addr: config.listen,
+            source,
+        })?;
+    tracing::info!(listen = %config.listen, mode = ?config.mode, "receiving webhooks at POST /webhooks/github");
+    let served = axum::serve(listener, edge.router)
+        .with_graceful_shutdown(shutdown_signal())
+        .await;
+    pruner.abort();
+    workers.shutdown().await;
+    served.map_err(ServeError::Serve)
+}
+
+/// Prunes raw bodies older than `retention`, at start and then hourly.
+async fn prune_bodies(store: Store, retention: Duration) {
+    let mut every = tokio::time::interval(Duration::from_secs(3600));
+    loop {
+        every.tick().await;
+        match store
+            .inbox_prune_bodies(Millis::now().before(retention))
+            .await
+        {
+            Ok(0) => {}
+            Ok(n) => tracing::info!(pruned = n, "raw bodies past retention pruned"),
+            Err(e) => tracing::warn!(error = %e, "cannot prune raw bodies"),
+        }
+    }
+}
+
+async fn shutdown_signal() {
+    let interrupt = tokio::signal::ctrl_c();
+    #[cfg(unix)]
+    {
+        let mut term =
+            match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+                Ok(term) => term,
+                Err(_) => {
+                    let _ = interrupt.await;
+                    return;
+                }
+            };
+        tokio::select! {
+            _ = interrupt => {}
+            _ = term.recv() => {}
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = interrupt.await;
+    }
+    tracing::info!("shutting down");
+}

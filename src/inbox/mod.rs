@@ -1,0 +1,13 @@
+//! Inbox workers: they lease stored deliveries, decide what each one means
+//! (`route`), hand work to a [`DeliveryHandler`], and retry with backoff or
+//! dead-letter. A worker that dies mid-delivery loses nothing: its lease expires
+//! and another worker takes the delivery again, so handlers must be idempotent
+//! (keyed by delivery id).
+
+mod handler;
+mod route;
+mod worker;
+
+pub use handler::{Delivery, DeliveryHandler, EnvelopeRecorder, HandlerError, TokenCache};
+pub use route::{FailureAction, Route, backoff, envelope, failure_action, route};
+pub use worker::{WorkerPool, WorkerSettings};

@@ -1,0 +1,255 @@
+//! The worker loop: lease, dispatch, complete or fail.
+
+use std::panic::AssertUnwindSafe;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use futures::FutureExt;
+use tokio::sync::{Notify, watch};
+use tokio::task::JoinHandle;
+use tracing::Instrument;
+
+use super::handler::{Delivery, DeliveryHandler, HandlerError, TokenCache};
+use super::route::{self, FailureAction, Route};
+use crate::config::Config;
+use crate::store::Store;
+use crate::store::inbox::{DeliveryId, LeaseToken, Leased, Millis};
+
+/// How the workers run.
+#[derive(Clone, Debug)]
+pub struct WorkerSettings {
+    pub workers: usize,
+    pub lease: Duration,
+    pub backoff_base: Duration,
+    pub backoff_max: Duration,
+    pub max_tries: u32,
+    /// Deliveries leased per round trip to the store.
+    pub batch: u32,
+    /// How often an idle worker looks for due retries and expired leases.
+    pub idle_poll: Duration,
+    /// `<slug>[bot]`; deliveries it sent start no work.
+    pub bot_login: Option<String>,
+}
+
+impl WorkerSettings {
+    pub fn from_config(config: &Config) -> Self {
+        Self {
+            workers: config.inbox.workers,
+            lease: config.inbox.lease,
+            backoff_base: config.inbox.backoff_base,
+            backoff_max: config.inbox.backoff_max,
+            max_tries: config.inbox.max_tries,
+            batch: 16,
+            idle_poll: Duration::from_secs(1),
+            bot_login: config.bot_login(),
+        }
+    }
+}
+
+struct Shared {
+    store: Store,
+    handler: Arc<dyn DeliveryHandler>,
+    tokens: Option<Arc<dyn TokenCache>>,
+    settings: WorkerSettings,
+    stored: Arc<Notify>,
+}
+
+/// Running workers. Dropping the pool leaves them running; call
+/// [`WorkerPool::shutdown`] to stop them after their current delivery.
+pub struct WorkerPool {
+    tasks: Vec<JoinHandle<()>>,
+    stop: watch::Sender<bool>,
+}
+
+impl WorkerPool {
+    /// Starts `settings.workers` workers. `stored` wakes idle workers when the edge
+    /// commits new deliveries; `tokens` is told about deleted installations.
+    pub fn spawn(
+        store: Store,
+        handler: Arc<dyn DeliveryHandler>,
+        tokens: Option<Arc<dyn TokenCache>>,
+        settings: WorkerSettings,
+        stored: Arc<Notify>,
+    ) -> Self {
+        let (stop, stopped) = watch::channel(false);
+        let shared = Arc::new(Shared {
+            store,
+            handler,
+            tokens,
+            settings,
+            stored,
+        });
+        let tasks = (0..shared.settings.workers)
+            .map(|n| {
+                let shared = shared.clone();
+                let stopped = stopped.clone();
+                tokio::spawn(run(shared, stopped).instrument(tracing::info_span!("worker", n = n)))
+            })
+            .collect();
+        Self { tasks, stop }
+    }
+
+    /// Lets each worker finish its current delivery, then stops them.
+    pub async fn shutdown(self) {
+        let _ = self.stop.send(true);
+        for task in self.tasks {
+            let _ = task.await;
+        }
+    }
+
+    /// Stops the workers at once, mid-delivery, as a crash would: whatever they had
+    /// leased stays leased until the lease expires.
+    pub fn abort(self) {
+        for task in &self.tasks {
+            task.abort();
+        }
+    }
+}
+
+async fn run(shared: Arc<Shared>, mut stopped: watch::Receiver<bool>) {
+    loop {
+        // Registered before leasing, so a commit landing in between still wakes us.
+        let notified = shared.stored.notified();
+        tokio::pin!(notified);
+        notified.as_mut().enable();
+        if *stopped.borrow() {
+            return;
+        }
+        let s = &shared.settings;
+        match shared
+            .store
+            .inbox_lease(Millis::now(), s.lease, s.batch)
+            .await
+        {
+            Ok(items) if !items.is_empty() => {
+                let mut done = Vec::with_capacity(items.len());
+                for item in &items {
+                    if process(&shared, item).await {
+                        done.push(item.id.clone());
+                    }
+                }
+                complete(&shared.store, &items[0].token, &done).await;
+                continue;
+            }
+            Ok(_) => {}
+            Err(e) => tracing::warn!(error = %e, "cannot lease deliveries"),
+        }
+        tokio::select! {
+            _ = notified => {}
+            _ = tokio::time::sleep(s.idle_poll) => {}
+            _ = stopped.changed() => {}
+        }
+    }
+}
+
+/// Successes of one lease are completed together: one write instead of one each.
+async fn complete(store: &Store, token: &LeaseToken, done: &[DeliveryId]) {
+    if done.is_empty() {
+        return;
+    }
+    match store.inbox_complete_many(done, token, Millis::now()).await {
+        Ok(n) if n as usize == done.len() => {}
+        Ok(n) => tracing::warn!(
+            lost = done.len() - n as usize,
+            "leases lost before completion was recorded; their next holders decide"
+        ),
+        Err(e) => tracing::warn!(
+            error = %e,
+            "cannot record completions; the leases will expire and the deliveries run again"
+        ),
+    }
+}
+
+/// Handles one leased delivery and records a failure; `true` means it succeeded and
+/// still needs its completion recorded.
+async fn process(shared: &Shared, item: &Leased) -> bool {
+    let span = tracing::info_span!("delivery", delivery = %item.id, event = %item.event, tries = item.tries);
+    async {
+        let started = Instant::now();
+        let outcome = dispatch(shared, item).await;
+        let store = &shared.store;
+        let s = &shared.settings;
+        let now = Millis::now();
+        let (label, recorded) = match outcome {
+            Ok(()) => ("done", Ok(true)),
+            Err(e) => match route::failure_action(
+                item.tries,
+                s.max_tries,
+                e.permanent,
+                s.backoff_base,
+                s.backoff_max,
+            ) {
+                FailureAction::RetryAfter(wait) => {
+                    tracing::warn!(error = %e, retry_in = ?wait, "delivery failed; will retry");
+                    let at = now.after(wait);
+                    ("retry", store.inbox_reschedule(&item.id, &item.token, &e.message, at).await)
+                }
+                FailureAction::DeadLetter => {
+                    tracing::error!(error = %e, "delivery dead-lettered");
+                    ("dead", store.inbox_dead_letter(&item.id, &item.token, &e.message, now).await)
+                }
+            },
+        };
+        match recorded {
+            Ok(true) => {}
+            Ok(false) => tracing::warn!("lease lost before the outcome was recorded; the next holder decides"),
+            Err(e) => tracing::warn!(error = %e, "cannot record the outcome; the lease will expire and the delivery run again"),
+        }
+        metrics::counter!("fixwright_inbox_processed_total", "outcome" => label).increment(1);
+        metrics::histogram!("fixwright_inbox_processing_seconds").record(started.elapsed());
+        label == "done"
+    }
+    .instrument(span)
+    .await
+}
+
+async fn dispatch(shared: &Shared, item: &Leased) -> Result<(), HandlerError> {
+    let Some(body) = &item.body else {
+        // Purged (uninstalled) or pruned: nothing left to act on.
+        tracing::info!("payload no longer stored; nothing to do");
+        return Ok(());
+    };
+    let envelope = route::envelope(
+        item.id.as_str(),
+        &item.event,
+        body,
+        shared.settings.bot_login.as_deref(),
+    )
+    .map_err(HandlerError::permanent)?;
+    let route = route::route(&envelope);
+    let delivery = Delivery {
+        id: item.id.clone(),
+        event: item.event.clone(),
+        tries: item.tries,
+        body: body.clone(),
+        envelope,
+        route,
+    };
+    let handler = &shared.handler;
+    let run = async {
+        match route {
+            Route::FromApp => {
+                tracing::info!("sent by the App itself; recorded, no work started");
+                handler.observe(&delivery).await
+            }
+            Route::InstallationDeleted(installation) => {
+                if let Some(tokens) = &shared.tokens {
+                    tokens.forget_installation(installation);
+                }
+                let purged = shared
+                    .store
+                    .inbox_purge_installation(installation)
+                    .await
+                    .map_err(|e| HandlerError::transient(e.to_string()))?;
+                tracing::info!(%installation, purged, "installation deleted; tokens dropped, payloads purged");
+                handler.handle(&delivery).await
+            }
+            Route::Work => handler.handle(&delivery).await,
+        }
+    };
+    // A panicking handler fails this try instead of taking the worker down.
+    AssertUnwindSafe(run)
+        .catch_unwind()
+        .await
+        .unwrap_or_else(|_| Err(HandlerError::transient("the handler panicked")))
+}

@@ -1,0 +1,812 @@
+//! The webhook inbox: verified deliveries, stored before they are acknowledged,
+//! leased by workers with a visibility timeout, retried, dead-lettered, pruned.
+//!
+//! One SQL text serves both backends wherever they agree (`$N` placeholders work on
+//! SQLite too); leasing differs: PostgreSQL takes rows with `FOR UPDATE SKIP LOCKED`
+//! so replicas never lease the same item, SQLite has a single writer and leases in
+//! one `UPDATE .. RETURNING`. Times are Unix milliseconds passed in by the caller,
+//! so the decisions about time stay testable.
+
+use std::collections::HashSet;
+use std::fmt;
+use std::io::Read;
+
+use sqlx::pool::PoolConnection;
+use sqlx::{Connection, PgConnection, Sqlite, SqliteConnection};
+
+use super::Store;
+
+/// Why an inbox operation failed.
+#[derive(Debug, thiserror::Error)]
+pub enum InboxError {
+    #[error("inbox query failed: {0}")]
+    Query(#[from] sqlx::Error),
+    #[error("cannot (de)compress a stored delivery body: {0}")]
+    Codec(#[source] std::io::Error),
+    #[error("unexpected value in the inbox: {0}")]
+    Corrupt(String),
+}
+
+/// The `X-GitHub-Delivery` value: GitHub's GUID for one delivery (its redeliveries keep it).
+#[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct DeliveryId(String);
+
+impl DeliveryId {
+    /// Accepts 1 to 128 visible ASCII characters (GitHub sends a GUID); anything else is
+    /// refused so that logs and the database never hold attacker-shaped ids.
+    pub fn parse(raw: &str) -> Option<Self> {
+        let ok = !raw.is_empty() && raw.len() <= 128 && raw.bytes().all(|b| b.is_ascii_graphic());
+        ok.then(|| Self(raw.to_owned()))
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Display for DeliveryId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+/// A GitHub App installation id.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct InstallationId(pub i64);
+
+impl fmt::Display for InstallationId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        self.0.fmt(f)
+    }
+}
+
+/// Unix time in milliseconds.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub struct Millis(pub i64);
+
+impl Millis {
+    /// The current wall-clock time.
+    pub fn now() -> Self {
+        Self(chrono::Utc::now().timestamp_millis())
+    }
+
+    /// `self` plus a duration, saturating.
+    pub fn after(self, d: std::time::Duration) -> Self {
+        let ms = i64::try_from(d.as_millis()).unwrap_or(i64::MAX);
+        Self(self.0.saturating_add(ms))
+    }
+
+    /// `self` minus a duration, saturating.
+    pub fn before(self, d: std::time::Duration) -> Self {
+        let ms = i64::try_from(d.as_millis()).unwrap_or(i64::MAX);
+        Self(self.0.saturating_sub(ms))
+    }
+}
+
+/// Where a delivery is in its life.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum InboxStatus {
+    /// Waiting for a worker, or leased by one (until its lease expires).
+    Queued,
+    Done,
+    /// Tries exhausted; `last_error` says why. `retry` puts it back.
+    Dead,
+    /// Signed, but unusable (e.g. not JSON); kept with the reason, never processed.
+    Rejected,
+}
+
+impl InboxStatus {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Queued => "queued",
+            Self::Done => "done",
+            Self::Dead => "dead",
+            Self::Rejected => "rejected",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Self> {
+        Some(match s {
+            "queued" => Self::Queued,
+            "done" => Self::Done,
+            "dead" => Self::Dead,
+            "rejected" => Self::Rejected,
+            _ => return None,
+        })
+    }
+}
+
+/// A verified delivery about to be stored. The body is kept zstd-compressed.
+#[derive(Clone, Debug)]
+pub struct NewDelivery {
+    pub id: DeliveryId,
+    pub event: String,
+    pub action: Option<String>,
+    pub installation: Option<InstallationId>,
+    /// `Some(reason)` stores the delivery as rejected: kept, never processed.
+    pub rejected: Option<String>,
+    pub received_at: Millis,
+    body_len: i64,
+    body_zstd: Vec<u8>,
+}
+
+/// zstd level 1: at webhook sizes it compresses JSON 4-6x in tens of microseconds.
+const ZSTD_LEVEL: i32 = 1;
+
+impl NewDelivery {
+    /// Compresses `body`; everything else is taken as given.
+    pub fn new(
+        id: DeliveryId,
+        event: String,
+        action: Option<String>,
+        installation: Option<InstallationId>,
+        rejected: Option<String>,
+        received_at: Millis,
+        body: &[u8],
+    ) -> Result<Self, InboxError> {
+        let body_zstd = zstd::bulk::compress(body, ZSTD_LEVEL).map_err(InboxError::Codec)?;
+        Ok(Self {
+            id,
+            event,
+            action,
+            installation,
+            rejected,
+            received_at,
+            body_len: i64::try_from(body.len()).unwrap_or(i64::MAX),
+            body_zstd,
+        })
+    }
+}
+
+/// Whether an insert stored a new delivery or found its id already there.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Inserted {
+    New,
+    Duplicate,
+}
+
+/// The proof that a worker holds a lease; completing or failing needs it, so a worker
+/// whose lease expired (and was taken over) cannot overwrite the new holder's outcome.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct LeaseToken(String);
+
+impl LeaseToken {
+    pub fn fresh() -> Self {
+        Self(ulid::Ulid::new().to_string())
+    }
+}
+
+/// A delivery leased to a worker.
+#[derive(Clone, Debug)]
+pub struct Leased {
+    pub id: DeliveryId,
+    pub event: String,
+    /// Including this one.
+    pub tries: u32,
+    pub received_at: Millis,
+    pub token: LeaseToken,
+    /// The raw body, or `None` if it was purged or pruned.
+    pub body: Option<Vec<u8>>,
+}
+
+/// What an operator sees of a delivery.
+#[derive(Clone, Debug, serde::Serialize)]
+pub struct InboxEntry {
+    pub delivery_id: String,
+    pub event: String,
+    pub action: Option<String>,
+    pub installation_id: Option<i64>,
+    pub status: InboxStatus,
+    pub tries: i64,
+    pub received_at: i64,
+    pub last_error: Option<String>,
+    pub finished_at: Option<i64>,
+    pub body_len: i64,
+    pub has_body: bool,
+}
+
+/// The answer to an operator's `retry`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum RetryOutcome {
+    Requeued,
+    NotFound,
+    /// Still queued, rejected, or its body is gone; the status says which.
+    NotRetryable {
+        status: InboxStatus,
+        has_body: bool,
+    },
+}
+
+/// Deliveries per status.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, serde::Serialize)]
+pub struct InboxCounts {
+    pub queued: u64,
+    pub done: u64,
+    pub dead: u64,
+    pub rejected: u64,
+}
+
+/// The parts of a delivery every event shares, as the envelope recorder stores them.
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]
+pub struct Envelope {
+    pub delivery_id: String,
+    pub event: String,
+    pub action: Option<String>,
+    pub installation_id: Option<i64>,
+    pub sender_login: Option<String>,
+    pub sender_type: Option<String>,
+    /// `owner/name`.
+    pub repository: Option<String>,
+    /// The sender is the App's own bot: recorded, never starts work.
+    pub from_app: bool,
+}
+
+#[derive(sqlx::FromRow)]
+struct EntryRow {
+    delivery_id: String,
+    event: String,
+    action: Option<String>,
+    installation_id: Option<i64>,
+    status: String,
+    tries: i64,
+    received_at: i64,
+    last_error: Option<String>,
+    finished_at: Option<i64>,
+    body_len: i64,
+    has_body: bool,
+}
+
+impl EntryRow {
+    fn into_entry(self) -> Result<InboxEntry, InboxError> {
+        let status = InboxStatus::parse(&self.status)
+            .ok_or_else(|| InboxError::Corrupt(format!("inbox.status `{}`", self.status)))?;
+        Ok(InboxEntry {
+            delivery_id: self.delivery_id,
+            event: self.event,
+            action: self.action,
+            installation_id: self.installation_id,
+            status,
+            tries: self.tries,
+            received_at: self.received_at,
+            last_error: self.last_error,
+            finished_at: self.finished_at,
+            body_len: self.body_len,
+            has_body: self.has_body,
+        })
+    }
+}
+
+#[derive(sqlx::FromRow)]
+struct LeasedRow {
+    delivery_id: String,
+    event: String,
+    tries: i64,
+    received_at: i64,
+    body_zstd: Option<Vec<u8>>,
+}
+
+const ENTRY_COLUMNS: &str = "delivery_id, event, action, installation_id, status, tries, \
+     received_at, last_error, finished_at, body_len, (body_zstd IS NOT NULL) AS has_body";
+
+const INSERT_SQL: &str = "INSERT INTO inbox (delivery_id, event, action, installation_id, \
+     status, tries, received_at, visible_at, last_error, finished_at, body_len, body_zstd) \
+     VALUES ($1, $2, $3, $4, $5, 0, $6, $6, $7, $8, $9, $10) \
+     ON CONFLICT (delivery_id) DO NOTHING";
+
+/// SQLite admits one writer at a time, and a writer that finds the lock taken sleeps
+/// in SQLite's busy handler (1, 2, 5 ... 100 ms), far longer than the write it waits
+/// for. The inbox's writes therefore queue here first, in order and without sleeping,
+/// so the webhook path never waits on that handler.
+static SQLITE_WRITES: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
+
+/// Fetches rows on whichever backend `store` is; `$N` placeholders serve both.
+macro_rules! query_both {
+    ($store:expr, $sql:expr, [$($arg:expr),*], $fetch:ident) => {
+        match $store {
+            Store::Sqlite(pool) => sqlx::query_as($sql)$(.bind($arg))*.$fetch(pool).await?,
+            Store::Postgres(pool) => sqlx::query_as($sql)$(.bind($arg))*.$fetch(pool).await?,
+        }
+    };
+}
+
+/// Runs one statement on whichever backend `store` is and returns the rows affected.
+macro_rules! execute_both {
+    ($store:expr, $sql:expr, [$($arg:expr),*]) => {
+        match $store {
+            Store::Sqlite(pool) => {
+                let _writing = SQLITE_WRITES.lock().await;
+                sqlx::query($sql)$(.bind($arg))*.execute(pool).await?.rows_affected()
+            }
+            Store::Postgres(pool) => sqlx::query($sql)$(.bind($arg))*.execute(pool).await?.rows_affected(),
+        }
+    };
+}
+
+/// Decompresses a stored body.
+pub fn decompress(body_zstd: &[u8]) -> Result<Vec<u8>, InboxError> {
+    let mut out = Vec::with_capacity(body_zstd.len() * 4);
+    zstd::stream::read::Decoder::new(body_zstd)
+        .and_then(|mut d| d.read_to_end(&mut out))
+        .map_err(InboxError::Codec)?;
+    Ok(out)
+}
+
+/// The connection the webhook edge writes through. On SQLite it is one connection
+/// held for the writer's lifetime with `synchronous = FULL`, so a commit it reports
+/// has reached the disk (see docs/durability.md); on PostgreSQL, a pooled connection
+/// per batch (PostgreSQL commits are durable by default).
+pub enum InboxWriter {
+    Sqlite(PoolConnection<Sqlite>),
+    Postgres(sqlx::PgPool),
+}
+
+impl InboxWriter {
+    /// Stores `batch` in one transaction and reports, per delivery in order, whether it
+    /// was new. Either every delivery of the batch is committed or none is.
+    pub async fn insert(&mut self, batch: &[NewDelivery]) -> Result<Vec<Inserted>, InboxError> {
+        match self {
+            InboxWriter::Sqlite(conn) => insert_sqlite(conn, batch).await,
+            InboxWriter::Postgres(pool) => {
+                let mut conn = pool.acquire().await?;
+                insert_pg(&mut conn, batch).await
+            }
+        }
+    }
+}
+
+async fn insert_sqlite(
+    conn: &mut SqliteConnection,
+    batch: &[NewDelivery],
+) -> Result<Vec<Inserted>, InboxError> {
+    let _writing = SQLITE_WRITES.lock().await;
+    let mut tx = conn.begin().await?;
+    let mut outcomes = Vec::with_capacity(batch.len());
+    for d in batch {
+        let status = if d.rejected.is_some() {
+            InboxStatus::Rejected
+        } else {
+            InboxStatus::Queued
+        };
+        let finished = d.rejected.as_ref().map(|_| d.received_at.0);
+        let affected = sqlx::query(INSERT_SQL)
+            .bind(d.id.as_str())
+            .bind(&d.event)
+            .bind(d.action.as_deref())
+            .bind(d.installation.map(|i| i.0))
+            .bind(status.as_str())
+            .bind(d.received_at.0)
+            .bind(d.rejected.as_deref())
+            .bind(finished)
+            .bind(d.body_len)
+            .bind(&d.body_zstd[..])
+            .execute(&mut *tx)
+            .await?
+            .rows_affected();
+        outcomes.push(if affected == 1 {
+            Inserted::New
+        } else {
+            Inserted::Duplicate
+        });
+    }
+    tx.commit().await?;
+    Ok(outcomes)
+}
+
+async fn insert_pg(
+    conn: &mut PgConnection,
+    batch: &[NewDelivery],
+) -> Result<Vec<Inserted>, InboxError> {
+    let mut tx = conn.begin().await?;
+    let mut outcomes = Vec::with_capacity(batch.len());
+    for d in batch {
+        let status = if d.rejected.is_some() {
+            InboxStatus::Rejected
+        } else {
+            InboxStatus::Queued
+        };
+        let finished = d.rejected.as_ref().map(|_| d.received_at.0);
+        let affected = sqlx::query(INSERT_SQL)
+            .bind(d.id.as_str())
+            .bind(&d.event)
+            .bind(d.action.as_deref())
+            .bind(d.installation.map(|i| i.0))
+            .bind(status.as_str())
+            .bind(d.received_at.0)
+            .bind(d.rejected.as_deref())
+            .bind(finished)
+            .bind(d.body_len)
+            .bind(&d.body_zstd[..])
+            .execute(&mut *tx)
+            .await?
+            .rows_affected();
+        outcomes.push(if affected == 1 {
+            Inserted::New
+        } else {
+            Inserted::Duplicate
+        });
+    }
+    tx.commit().await?;
+    Ok(outcomes)
+}
+
+impl Store {
+    /// The writer the webhook edge commits through (see [`InboxWriter`]). On SQLite,
+    /// `power_safe` chooses `synchronous = FULL` (an acknowledged delivery survives
+    /// power loss) over `NORMAL` (it survives a process crash only); see
+    /// docs/durability.md. PostgreSQL ignores it.
+    pub async fn inbox_writer(&self, power_safe: bool) -> Result<InboxWriter, InboxError> {
+        Ok(match self {
+            Store::Sqlite(pool) => {
+                let mut conn = pool.acquire().await?;
+                let pragma = if power_safe {
+                    "PRAGMA synchronous = FULL"
+                } else {
+                    "PRAGMA synchronous = NORMAL"
+                };
+                sqlx::query(pragma).execute(&mut *conn).await?;
+                InboxWriter::Sqlite(conn)
+            }
+            Store::Postgres(pool) => InboxWriter::Postgres(pool.clone()),
+        })
+    }
+
+    /// Stores `batch` in one transaction through a pooled connection (see
+    /// [`InboxWriter::insert`] for the edge's durable path).
+    pub async fn inbox_insert(&self, batch: &[NewDelivery]) -> Result<Vec<Inserted>, InboxError> {
+        match self {
+            Store::Sqlite(pool) => insert_sqlite(&mut *pool.acquire().await?, batch).await,
+            Store::Postgres(pool) => insert_pg(&mut *pool.acquire().await?, batch).await,
+        }
+    }
+
+    /// Whether a delivery with this GUID is in the inbox, in any status.
+    pub async fn contains_delivery(&self, guid: &str) -> Result<bool, InboxError> {
+        Ok(!self
+            .contains_deliveries(&[guid.to_owned()])
+            .await?
+            .is_empty())
+    }
+
+    /// The subset of `guids` that are in the inbox, in one query.
+    pub async fn contains_deliveries(
+        &self,
+        guids: &[String],
+    ) -> Result<HashSet<String>, InboxError> {
+        let rows: Vec<(String,)> = match self {
+            Store::Sqlite(pool) => {
+                let json = serde_json::to_string(guids)
+                    .map_err(|e| InboxError::Corrupt(format!("guid list: {e}")))?;
+                sqlx::query_as(
+                    "SELECT delivery_id FROM inbox WHERE delivery_id IN (SELECT value FROM json_each($1))",
+                )
+                .bind(json)
+                .fetch_all(pool)
+                .await?
+            }
+            Store::Postgres(pool) => {
+                sqlx::query_as("SELECT delivery_id FROM inbox WHERE delivery_id = ANY($1)")
+                    .bind(guids)
+                    .fetch_all(pool)
+                    .await?
+            }
+        };
+        Ok(rows.into_iter().map(|(id,)| id).collect())
+    }
+
+    /// Leases up to `limit` queued deliveries visible at `now`, hiding them until
+    /// `now + lease`. Each lease counts as a try. Two callers never lease the same
+    /// delivery while its lease is live.
+    pub async fn inbox_lease(
+        &self,
+        now: Millis,
+        lease: std::time::Duration,
+        limit: u32,
+    ) -> Result<Vec<Leased>, InboxError> {
+        let token = LeaseToken::fresh();
+        let until = now.after(lease);
+        let rows: Vec<LeasedRow> = match self {
+            Store::Sqlite(pool) => {
+                let _writing = SQLITE_WRITES.lock().await;
+                sqlx::query_as(
+                    "UPDATE inbox SET tries = tries + 1, lease_token = $1, visible_at = $2 \
+                     WHERE delivery_id IN (SELECT delivery_id FROM inbox \
+                        WHERE status = 'queued' AND visible_at <= $3 ORDER BY visible_at LIMIT $4) \
+                     RETURNING delivery_id, event, tries, received_at, body_zstd",
+                )
+                .bind(&token.0)
+                .bind(until.0)
+                .bind(now.0)
+                .bind(i64::from(limit))
+                .fetch_all(pool)
+                .await?
+            }
+            Store::Postgres(pool) => {
+                sqlx::query_as(
+                    "UPDATE inbox SET tries = tries + 1, lease_token = $1, visible_at = $2 \
+                     WHERE delivery_id IN (SELECT delivery_id FROM inbox \
+                        WHERE status = 'queued' AND visible_at <= $3 ORDER BY visible_at LIMIT $4 \
+                        FOR UPDATE SKIP LOCKED) \
+                     RETURNING delivery_id, event, tries, received_at, body_zstd",
+                )
+                .bind(&token.0)
+                .bind(until.0)
+                .bind(now.0)
+                .bind(i64::from(limit))
+                .fetch_all(pool)
+                .await?
+            }
+        };
+        rows.into_iter()
+            .map(|r| {
+                Ok(Leased {
+                    id: DeliveryId(r.delivery_id),
+                    event: r.event,
+                    tries: u32::try_from(r.tries).unwrap_or(u32::MAX),
+                    received_at: Millis(r.received_at),
+                    token: token.clone(),
+                    body: r.body_zstd.as_deref().map(decompress).transpose()?,
+                })
+            })
+            .collect()
+    }
+
+    /// Marks a leased delivery done. `false` if the lease was lost (expired and taken
+    /// over, or the delivery was retried meanwhile): the caller's outcome is dropped.
+    pub async fn inbox_complete(
+        &self,
+        id: &DeliveryId,
+        token: &LeaseToken,
+        now: Millis,
+    ) -> Result<bool, InboxError> {
+        let n = execute_both!(
+            self,
+            "UPDATE inbox SET status = 'done', finished_at = $1, lease_token = NULL, last_error = NULL \
+             WHERE delivery_id = $2 AND lease_token = $3 AND status = 'queued'",
+            [now.0, id.as_str(), &token.0]
+        );
+        Ok(n == 1)
+    }
+
+    /// Marks several deliveries of one lease done in one statement; returns how many
+    /// were still held by `token` (the others' outcomes are dropped, as in
+    /// [`Store::inbox_complete`]).
+    pub async fn inbox_complete_many(
+        &self,
+        ids: &[DeliveryId],
+        token: &LeaseToken,
+        now: Millis,
+    ) -> Result<u64, InboxError> {
+        let ids: Vec<&str> = ids.iter().map(DeliveryId::as_str).collect();
+        const SET: &str = "UPDATE inbox SET status = 'done', finished_at = $1, lease_token = NULL, \
+                           last_error = NULL WHERE lease_token = $2 AND status = 'queued' AND ";
+        Ok(match self {
+            Store::Sqlite(pool) => {
+                let json = serde_json::to_string(&ids)
+                    .map_err(|e| InboxError::Corrupt(format!("id list: {e}")))?;
+                let _writing = SQLITE_WRITES.lock().await;
+                sqlx::query(&format!(
+                    "{SET}delivery_id IN (SELECT value FROM json_each($3))"
+                ))
+                .bind(now.0)
+                .bind(&token.0)
+                .bind(json)
+                .execute(pool)
+                .await?
+                .rows_affected()
+            }
+            Store::Postgres(pool) => sqlx::query(&format!("{SET}delivery_id = ANY($3)"))
+                .bind(now.0)
+                .bind(&token.0)
+                .bind(&ids)
+                .execute(pool)
+                .await?
+                .rows_affected(),
+        })
+    }
+
+    /// Puts a leased delivery back, visible again at `visible_at`, keeping `error`.
+    pub async fn inbox_reschedule(
+        &self,
+        id: &DeliveryId,
+        token: &LeaseToken,
+        error: &str,
+        visible_at: Millis,
+    ) -> Result<bool, InboxError> {
+        let n = execute_both!(
+            self,
+            "UPDATE inbox SET visible_at = $1, last_error = $2, lease_token = NULL \
+             WHERE delivery_id = $3 AND lease_token = $4 AND status = 'queued'",
+            [visible_at.0, error, id.as_str(), &token.0]
+        );
+        Ok(n == 1)
+    }
+
+    /// Dead-letters a leased delivery with the error that exhausted its tries.
+    pub async fn inbox_dead_letter(
+        &self,
+        id: &DeliveryId,
+        token: &LeaseToken,
+        error: &str,
+        now: Millis,
+    ) -> Result<bool, InboxError> {
+        let n = execute_both!(
+            self,
+            "UPDATE inbox SET status = 'dead', last_error = $1, finished_at = $2, lease_token = NULL \
+             WHERE delivery_id = $3 AND lease_token = $4 AND status = 'queued'",
+            [error, now.0, id.as_str(), &token.0]
+        );
+        Ok(n == 1)
+    }
+
+    /// Operator retry: a dead or done delivery whose body is still stored is queued
+    /// again with its tries reset.
+    pub async fn inbox_retry(&self, id: &str, now: Millis) -> Result<RetryOutcome, InboxError> {
+        let n = execute_both!(
+            self,
+            "UPDATE inbox SET status = 'queued', tries = 0, visible_at = $1, last_error = NULL, \
+             finished_at = NULL, lease_token = NULL \
+             WHERE delivery_id = $2 AND status IN ('dead', 'done') AND body_zstd IS NOT NULL",
+            [now.0, id]
+        );
+        if n == 1 {
+            return Ok(RetryOutcome::Requeued);
+        }
+        Ok(match self.inbox_show(id).await? {
+            None => RetryOutcome::NotFound,
+            Some((entry, _)) => RetryOutcome::NotRetryable {
+                status: entry.status,
+                has_body: entry.has_body,
+            },
+        })
+    }
+
+    /// The newest deliveries first, optionally of one status.
+    pub async fn inbox_list(
+        &self,
+        status: Option<InboxStatus>,
+        limit: u32,
+    ) -> Result<Vec<InboxEntry>, InboxError> {
+        let sql = format!(
+            "SELECT {ENTRY_COLUMNS} FROM inbox WHERE ($1 IS NULL OR status = $1) \
+             ORDER BY received_at DESC, delivery_id LIMIT $2"
+        );
+        let status = status.map(InboxStatus::as_str);
+        let rows: Vec<EntryRow> = match self {
+            Store::Sqlite(pool) => {
+                sqlx::query_as(&sql)
+                    .bind(status)
+                    .bind(i64::from(limit))
+                    .fetch_all(pool)
+                    .await?
+            }
+            Store::Postgres(pool) => {
+                // PostgreSQL needs the parameter's type where SQLite infers none.
+                sqlx::query_as(&sql.replace("$1 IS NULL", "$1::text IS NULL"))
+                    .bind(status)
+                    .bind(i64::from(limit))
+                    .fetch_all(pool)
+                    .await?
+            }
+        };
+        rows.into_iter().map(EntryRow::into_entry).collect()
+    }
+
+    /// One delivery and its decompressed body (if still stored).
+    pub async fn inbox_show(
+        &self,
+        id: &str,
+    ) -> Result<Option<(InboxEntry, Option<Vec<u8>>)>, InboxError> {
+        let sql = format!("SELECT {ENTRY_COLUMNS}, body_zstd FROM inbox WHERE delivery_id = $1");
+        #[derive(sqlx::FromRow)]
+        struct Row {
+            #[sqlx(flatten)]
+            entry: EntryRow,
+            body_zstd: Option<Vec<u8>>,
+        }
+        let row: Option<Row> = query_both!(self, &sql, [id], fetch_optional);
+        match row {
+            None => Ok(None),
+            Some(row) => {
+                let body = row.body_zstd.as_deref().map(decompress).transpose()?;
+                Ok(Some((row.entry.into_entry()?, body)))
+            }
+        }
+    }
+
+    /// Drops the stored bodies of every delivery of `installation` (after the App was
+    /// uninstalled); the metadata stays for the audit trail. Returns how many.
+    pub async fn inbox_purge_installation(
+        &self,
+        installation: InstallationId,
+    ) -> Result<u64, InboxError> {
+        Ok(execute_both!(
+            self,
+            "UPDATE inbox SET body_zstd = NULL WHERE installation_id = $1 AND body_zstd IS NOT NULL",
+            [installation.0]
+        ))
+    }
+
+    /// Drops the bodies of finished deliveries received before `cutoff`; queued ones
+    /// keep theirs whatever their age. Returns how many.
+    pub async fn inbox_prune_bodies(&self, cutoff: Millis) -> Result<u64, InboxError> {
+        Ok(execute_both!(
+            self,
+            "UPDATE inbox SET body_zstd = NULL \
+             WHERE received_at < $1 AND status <> 'queued' AND body_zstd IS NOT NULL",
+            [cutoff.0]
+        ))
+    }
+
+    /// Deliveries per status (`queued` is the queue depth).
+    pub async fn inbox_counts(&self) -> Result<InboxCounts, InboxError> {
+        let sql = "SELECT status, COUNT(*) FROM inbox GROUP BY status";
+        let rows: Vec<(String, i64)> = query_both!(self, sql, [], fetch_all);
+        let mut counts = InboxCounts::default();
+        for (status, n) in rows {
+            let n = u64::try_from(n).unwrap_or(0);
+            match InboxStatus::parse(&status) {
+                Some(InboxStatus::Queued) => counts.queued = n,
+                Some(InboxStatus::Done) => counts.done = n,
+                Some(InboxStatus::Dead) => counts.dead = n,
+                Some(InboxStatus::Rejected) => counts.rejected = n,
+                None => return Err(InboxError::Corrupt(format!("inbox.status `{status}`"))),
+            }
+        }
+        Ok(counts)
+    }
+
+    /// Records an envelope once per delivery; `true` if this call stored it.
+    pub async fn inbox_record_envelope(
+        &self,
+        envelope: &Envelope,
+        now: Millis,
+    ) -> Result<bool, InboxError> {
+        let n = execute_both!(
+            self,
+            "INSERT INTO inbox_envelope (delivery_id, event, action, installation_id, sender_login, \
+             sender_type, repository, from_app, recorded_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) \
+             ON CONFLICT (delivery_id) DO NOTHING",
+            [
+                &envelope.delivery_id,
+                &envelope.event,
+                envelope.action.as_deref(),
+                envelope.installation_id,
+                envelope.sender_login.as_deref(),
+                envelope.sender_type.as_deref(),
+                envelope.repository.as_deref(),
+                envelope.from_app,
+                now.0
+            ]
+        );
+        Ok(n == 1)
+    }
+
+    /// The recorded envelope of a delivery, if it was processed.
+    pub async fn inbox_envelope(&self, id: &str) -> Result<Option<Envelope>, InboxError> {
+        #[derive(sqlx::FromRow)]
+        struct Row {
+            delivery_id: String,
+            event: String,
+            action: Option<String>,
+            installation_id: Option<i64>,
+            sender_login: Option<String>,
+            sender_type: Option<String>,
+            repository: Option<String>,
+            from_app: bool,
+        }
+        let sql = "SELECT delivery_id, event, action, installation_id, sender_login, sender_type, \
+                   repository, from_app FROM inbox_envelope WHERE delivery_id = $1";
+        let row: Option<Row> = query_both!(self, &sql, [id], fetch_optional);
+        Ok(row.map(|r| Envelope {
+            delivery_id: r.delivery_id,
+            event: r.event,
+            action: r.action,
+            installation_id: r.installation_id,
+            sender_login: r.sender_login,
+            sender_type: r.sender_type,
+            repository: r.repository,
+            from_app: r.from_app,
+        }))
+    }
+}

@@ -1,0 +1,630 @@
+//! The inbox contract, run against a real SQLite file and the real PostgreSQL
+//! (a fresh database per test, dropped afterwards), plus migrations applied to
+//! non-empty databases.
+
+use std::borrow::Cow;
+use std::collections::HashSet;
+use std::time::Duration;
+
+use fixwright::store::Store;
+use fixwright::store::inbox::{
+    DeliveryId, Envelope, InboxStatus, Inserted, InstallationId, Millis, NewDelivery, RetryOutcome,
+};
+use sqlx::Connection;
+
+const PG_START: &str = "pg_ctlcluster --skip-systemctl-redirect $(ls /etc/postgresql) main start";
+
+fn admin_url() -> String {
+    std::env::var("DATABASE_URL")
+        .unwrap_or_else(|_| "postgres://root@127.0.0.1:5432/test".to_owned())
+}
+
+/// A database created for one test and dropped when the test ends, pass or fail.
+struct PgDatabase {
+    name: String,
+    url: String,
+}
+
+impl PgDatabase {
+    async fn create() -> Self {
+        let admin = admin_url();
+        let mut conn = sqlx::PgConnection::connect(&admin)
+            .await
+            .unwrap_or_else(|e| {
+                panic!(
+                    "PostgreSQL at {admin} is needed for this test ({e}); start it with: {PG_START}"
+                )
+            });
+        let name = format!("fw_test_{}", ulid::Ulid::new().to_string().to_lowercase());
+        sqlx::query(&format!("CREATE DATABASE {name}"))
+            .execute(&mut conn)
+            .await
+            .unwrap_or_else(|e| panic!("CREATE DATABASE {name}: {e}"));
+        let base = admin.rsplit_once('/').map_or(admin.as_str(), |(b, _)| b);
+        let url = format!("{base}/{name}");
+        Self { name, url }
+    }
+
+    async fn drop_now(admin: &str, name: &str) {
+        if let Ok(mut conn) = sqlx::PgConnection::connect(admin).await {
+            let _ = sqlx::query(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
+                .execute(&mut conn)
+                .await;
+        }
+    }
+}
+
+impl Drop for PgDatabase {
+    fn drop(&mut self) {
+        let name = self.name.clone();
+        // Drop runs inside the test's runtime; a helper thread with its own runtime
+        // can block on the DROP without stalling that runtime's other tasks.
+        let _ = std::thread::spawn(move || {
+            if let Ok(rt) = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+            {
+                rt.block_on(PgDatabase::drop_now(&admin_url(), &name));
+            }
+        })
+        .join();
+    }
+}
+
+async fn sqlite_store() -> (Store, tempfile::TempDir) {
+    let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("temp dir: {e}"));
+    let url = format!("sqlite://{}", dir.path().join("inbox.db").display());
+    let store = Store::open(&url)
+        .await
+        .unwrap_or_else(|e| panic!("open {url}: {e}"));
+    (store, dir)
+}
+
+async fn pg_store() -> (Store, PgDatabase) {
+    let db = PgDatabase::create().await;
+    let store = Store::open(&db.url)
+        .await
+        .unwrap_or_else(|e| panic!("open {}: {e}", db.url));
+    (store, db)
+}
+
+fn id(s: &str) -> DeliveryId {
+    DeliveryId::parse(s).unwrap_or_else(|| panic!("bad test id {s}"))
+}
+
+fn delivery(guid: &str, installation: Option<i64>, at: Millis) -> NewDelivery {
+    let body = format!(
+        r#"{{"action":"created","delivery":"{guid}","installation":{{"id":{}}},"padding":"{}"}}"#,
+        installation.unwrap_or(0),
+        "x".repeat(2000)
+    );
+    NewDelivery::new(
+        id(guid),
+        "issue_comment".to_owned(),
+        Some("created".to_owned()),
+        installation.map(InstallationId),
+        None,
+        at,
+        body.as_bytes(),
+    )
+    .unwrap_or_else(|e| panic!("{e}"))
+}
+
+async fn insert(store: &Store, batch: &[NewDelivery]) -> Vec<Inserted> {
+    store
+        .inbox_insert(batch)
+        .await
+        .unwrap_or_else(|e| panic!("insert: {e}"))
+}
+
+const T0: Millis = Millis(1_800_000_000_000);
+const LEASE: Duration = Duration::from_secs(10);
+
+// ---- the contract: every function below runs on both backends ----
+
+async fn dedupes_by_delivery_id(store: Store) {
+    let outcomes = insert(
+        &store,
+        &[
+            delivery("a", Some(1), T0),
+            delivery("b", Some(1), T0),
+            delivery("a", Some(1), T0),
+        ],
+    )
+    .await;
+    assert_eq!(
+        outcomes,
+        [Inserted::New, Inserted::New, Inserted::Duplicate]
+    );
+    assert_eq!(
+        insert(&store, &[delivery("a", Some(1), T0)]).await,
+        [Inserted::Duplicate]
+    );
+    assert!(store.contains_delivery("a").await.unwrap_or(false));
+    assert!(!store.contains_delivery("zzz").await.unwrap_or(true));
+    let found = store
+        .contains_deliveries(&["a".into(), "x".into(), "b".into()])
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(found, HashSet::from(["a".to_owned(), "b".to_owned()]));
+    let counts = store.inbox_counts().await.unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(counts.queued, 2);
+}
+
+async fn leases_hide_items_until_expiry(store: Store) {
+    insert(
+        &store,
+        &[delivery("a", Some(1), T0), delivery("b", Some(1), T0)],
+    )
+    .await;
+    let first = store
+        .inbox_lease(T0, LEASE, 10)
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(first.len(), 2);
+    assert!(first.iter().all(|l| l.tries == 1));
+    let body = first[0].body.clone().unwrap_or_default();
+    assert!(body.starts_with(br#"{"action":"created""#));
+    assert!(
+        store
+            .inbox_lease(T0.after(Duration::from_secs(9)), LEASE, 10)
+            .await
+            .unwrap_or_else(|e| panic!("{e}"))
+            .is_empty(),
+        "a live lease must hide the item"
+    );
+    // The first holder "crashed": after expiry the items come back, as a second try.
+    let second = store
+        .inbox_lease(T0.after(Duration::from_secs(11)), LEASE, 10)
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(second.len(), 2);
+    assert!(second.iter().all(|l| l.tries == 2));
+    let stale = &first[0];
+    assert!(
+        !store
+            .inbox_complete(&stale.id, &stale.token, T0)
+            .await
+            .unwrap_or(true),
+        "an expired lease cannot complete"
+    );
+    let ids: Vec<_> = first.iter().map(|l| l.id.clone()).collect();
+    assert_eq!(
+        store
+            .inbox_complete_many(&ids, &stale.token, T0)
+            .await
+            .unwrap_or(9),
+        0,
+        "expired leases cannot complete together either"
+    );
+    assert!(
+        store
+            .inbox_complete(&second[0].id, &second[0].token, T0)
+            .await
+            .unwrap_or(false)
+    );
+    // Completing a batch counts only what the lease still holds.
+    assert_eq!(
+        store
+            .inbox_complete_many(&ids, &second[1].token, T0)
+            .await
+            .unwrap_or(9),
+        1
+    );
+    let counts = store.inbox_counts().await.unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!((counts.queued, counts.done), (0, 2));
+    assert!(
+        store
+            .inbox_lease(T0.after(Duration::from_secs(100)), LEASE, 10)
+            .await
+            .unwrap_or_else(|e| panic!("{e}"))
+            .is_empty()
+    );
+}
+
+async fn concurrent_leases_never_overlap(store: Store) {
+    let batch: Vec<_> = (0..60)
+        .map(|n| delivery(&format!("d{n}"), None, T0))
+        .collect();
+    insert(&store, &batch).await;
+    let mut tasks = Vec::new();
+    for _ in 0..6 {
+        let store = store.clone();
+        tasks.push(tokio::spawn(async move {
+            let mut mine = Vec::new();
+            loop {
+                let got = store
+                    .inbox_lease(T0, LEASE, 4)
+                    .await
+                    .unwrap_or_else(|e| panic!("{e}"));
+                if got.is_empty() {
+                    return mine;
+                }
+                mine.extend(got.into_iter().map(|l| l.id));
+            }
+        }));
+    }
+    let mut all = Vec::new();
+    for t in tasks {
+        all.extend(t.await.unwrap_or_else(|e| panic!("{e}")));
+    }
+    let unique: HashSet<_> = all.iter().cloned().collect();
+    assert_eq!(all.len(), 60, "every item leased exactly once");
+    assert_eq!(unique.len(), 60);
+}
+
+async fn failures_retry_then_dead_letter_then_operator_retry(store: Store) {
+    insert(&store, &[delivery("a", None, T0)]).await;
+    let l = store
+        .inbox_lease(T0, LEASE, 1)
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    let retry_at = T0.after(Duration::from_secs(5));
+    assert!(
+        store
+            .inbox_reschedule(&l[0].id, &l[0].token, "GitHub 502", retry_at)
+            .await
+            .unwrap_or(false)
+    );
+    assert!(
+        store
+            .inbox_lease(T0.after(Duration::from_secs(4)), LEASE, 1)
+            .await
+            .unwrap_or_else(|e| panic!("{e}"))
+            .is_empty(),
+        "backoff hides the item"
+    );
+    let l = store
+        .inbox_lease(retry_at, LEASE, 1)
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(l[0].tries, 2);
+    assert!(
+        store
+            .inbox_dead_letter(&l[0].id, &l[0].token, "GitHub 502 again", retry_at)
+            .await
+            .unwrap_or(false)
+    );
+    let dead = store
+        .inbox_list(Some(InboxStatus::Dead), 10)
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(dead.len(), 1);
+    assert_eq!(dead[0].last_error.as_deref(), Some("GitHub 502 again"));
+    assert_eq!(dead[0].tries, 2);
+    assert_eq!(
+        store.inbox_retry("a", retry_at).await.ok(),
+        Some(RetryOutcome::Requeued)
+    );
+    assert_eq!(
+        store.inbox_retry("a", retry_at).await.ok(),
+        Some(RetryOutcome::NotRetryable {
+            status: InboxStatus::Queued,
+            has_body: true
+        })
+    );
+    assert_eq!(
+        store.inbox_retry("nope", retry_at).await.ok(),
+        Some(RetryOutcome::NotFound)
+    );
+    let l = store
+        .inbox_lease(retry_at, LEASE, 1)
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(l[0].tries, 1, "an operator retry starts the count again");
+}
+
+async fn rejected_deliveries_are_kept_but_never_leased(store: Store) {
+    let rejected = NewDelivery::new(
+        id("r"),
+        "push".into(),
+        None,
+        None,
+        Some("payload is not valid JSON".into()),
+        T0,
+        b"not json",
+    )
+    .unwrap_or_else(|e| panic!("{e}"));
+    insert(&store, &[rejected]).await;
+    assert!(
+        store
+            .inbox_lease(T0, LEASE, 10)
+            .await
+            .unwrap_or_else(|e| panic!("{e}"))
+            .is_empty()
+    );
+    let (entry, body) = store
+        .inbox_show("r")
+        .await
+        .unwrap_or_else(|e| panic!("{e}"))
+        .unwrap_or_else(|| panic!("rejected delivery must be kept"));
+    assert_eq!(entry.status, InboxStatus::Rejected);
+    assert_eq!(
+        entry.last_error.as_deref(),
+        Some("payload is not valid JSON")
+    );
+    assert_eq!(body.as_deref(), Some(&b"not json"[..]));
+    assert!(matches!(
+        store.inbox_retry("r", T0).await,
+        Ok(RetryOutcome::NotRetryable {
+            status: InboxStatus::Rejected,
+            ..
+        })
+    ));
+}
+
+async fn purge_and_prune_drop_bodies_only(store: Store) {
+    let old = T0.before(Duration::from_secs(10 * 86_400));
+    insert(
+        &store,
+        &[
+            delivery("i7a", Some(7), T0),
+            delivery("i7b", Some(7), T0),
+            delivery("i8", Some(8), T0),
+            delivery("old-done", Some(9), old),
+            delivery("old-queued", Some(9), old),
+        ],
+    )
+    .await;
+    assert_eq!(
+        store
+            .inbox_purge_installation(InstallationId(7))
+            .await
+            .unwrap_or(0),
+        2
+    );
+    let (entry, body) = store
+        .inbox_show("i7a")
+        .await
+        .unwrap_or_else(|e| panic!("{e}"))
+        .unwrap_or_else(|| panic!("metadata stays"));
+    assert!(body.is_none() && !entry.has_body);
+    assert!(
+        store
+            .inbox_show("i8")
+            .await
+            .unwrap_or_else(|e| panic!("{e}"))
+            .is_some_and(|(_, b)| b.is_some())
+    );
+    // Finish "old-done" only; the queued one keeps its body whatever its age.
+    let leased = store
+        .inbox_lease(T0, LEASE, 10)
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    for l in leased.iter().filter(|l| l.id.as_str() != "old-queued") {
+        assert!(
+            store
+                .inbox_complete(&l.id, &l.token, T0)
+                .await
+                .unwrap_or(false)
+        );
+    }
+    let purged_item = leased.iter().find(|l| l.id.as_str() == "i7b");
+    assert!(purged_item.is_some_and(|l| l.body.is_none()));
+    let pruned = store
+        .inbox_prune_bodies(T0.before(Duration::from_secs(86_400)))
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(pruned, 1, "only the finished old delivery loses its body");
+    let (_, body) = store
+        .inbox_show("old-queued")
+        .await
+        .unwrap_or_else(|e| panic!("{e}"))
+        .unwrap_or_else(|| panic!("kept"));
+    assert!(body.is_some());
+}
+
+async fn envelopes_are_recorded_once(store: Store) {
+    let envelope = Envelope {
+        delivery_id: "e1".into(),
+        event: "issue_comment".into(),
+        action: Some("created".into()),
+        installation_id: Some(3),
+        sender_login: Some("fixwright[bot]".into()),
+        sender_type: Some("Bot".into()),
+        repository: Some("acme/scrapers".into()),
+        from_app: true,
+    };
+    assert!(
+        store
+            .inbox_record_envelope(&envelope, T0)
+            .await
+            .unwrap_or(false)
+    );
+    assert!(
+        !store
+            .inbox_record_envelope(&envelope, T0)
+            .await
+            .unwrap_or(true)
+    );
+    assert_eq!(
+        store.inbox_envelope("e1").await.ok().flatten(),
+        Some(envelope)
+    );
+}
+
+async fn list_is_newest_first_and_filters(store: Store) {
+    insert(
+        &store,
+        &[
+            delivery("old", None, T0),
+            delivery("new", None, T0.after(Duration::from_secs(1))),
+        ],
+    )
+    .await;
+    let all = store
+        .inbox_list(None, 10)
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    let ids: Vec<_> = all.iter().map(|e| e.delivery_id.as_str()).collect();
+    assert_eq!(ids, ["new", "old"]);
+    assert!(
+        store
+            .inbox_list(Some(InboxStatus::Done), 10)
+            .await
+            .unwrap_or_else(|e| panic!("{e}"))
+            .is_empty()
+    );
+    assert_eq!(
+        store
+            .inbox_list(None, 1)
+            .await
+            .unwrap_or_else(|e| panic!("{e}"))
+            .len(),
+        1
+    );
+}
+
+macro_rules! on_both_backends {
+    ($($case:ident),* $(,)?) => {
+        mod sqlite {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $case() {
+                    let (store, _dir) = super::sqlite_store().await;
+                    super::$case(store).await;
+                }
+            )*
+        }
+        mod postgres {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $case() {
+                    let (store, _db) = super::pg_store().await;
+                    super::$case(store.clone()).await;
+                    if let fixwright::store::Store::Postgres(pool) = store {
+                        pool.close().await;
+                    }
+                }
+            )*
+        }
+    };
+}
+
+on_both_backends!(
+    dedupes_by_delivery_id,
+    leases_hide_items_until_expiry,
+    concurrent_leases_never_overlap,
+    failures_retry_then_dead_letter_then_operator_retry,
+    rejected_deliveries_are_kept_but_never_leased,
+    purge_and_prune_drop_bodies_only,
+    envelopes_are_recorded_once,
+    list_is_newest_first_and_filters,
+);
+
+// ---- migrations on non-empty databases ----
+
+/// Applies the migrations up to and including `version`, as an older release would have.
+fn migrator_up_to(all: &sqlx::migrate::Migrator, version: i64) -> sqlx::migrate::Migrator {
+    let migrations: Vec<_> = all
+        .iter()
+        .filter(|m| m.version <= version)
+        .cloned()
+        .collect();
+    sqlx::migrate::Migrator {
+        migrations: Cow::Owned(migrations),
+        ..sqlx::migrate::Migrator::DEFAULT
+    }
+}
+
+static SQLITE_MIGRATIONS: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/sqlite");
+static POSTGRES_MIGRATIONS: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/postgres");
+
+async fn check_upgraded(store: &Store) {
+    // Data written before the upgrade is still there and usable after it.
+    let meta: Vec<(String, String)> = match store {
+        Store::Sqlite(p) => {
+            sqlx::query_as("SELECT key, value FROM fixwright_meta")
+                .fetch_all(p)
+                .await
+        }
+        Store::Postgres(p) => {
+            sqlx::query_as("SELECT key, value FROM fixwright_meta")
+                .fetch_all(p)
+                .await
+        }
+    }
+    .unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(meta, [("written-by".to_owned(), "0001".to_owned())]);
+    assert!(
+        store
+            .contains_delivery("before-upgrade")
+            .await
+            .unwrap_or(false)
+    );
+    let leased = store
+        .inbox_lease(T0, LEASE, 10)
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(leased.len(), 1);
+    assert_eq!(
+        insert(store, &[delivery("after-upgrade", None, T0)]).await,
+        [Inserted::New]
+    );
+}
+
+#[tokio::test]
+async fn migrations_sqlite_apply_on_non_empty_database() {
+    let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+    let url = format!("sqlite://{}?mode=rwc", dir.path().join("old.db").display());
+    {
+        let pool = sqlx::SqlitePool::connect(&url)
+            .await
+            .unwrap_or_else(|e| panic!("{e}"));
+        migrator_up_to(&SQLITE_MIGRATIONS, 1)
+            .run(&pool)
+            .await
+            .unwrap_or_else(|e| panic!("{e}"));
+        sqlx::query("INSERT INTO fixwright_meta (key, value) VALUES ('written-by', '0001')")
+            .execute(&pool)
+            .await
+            .unwrap_or_else(|e| panic!("{e}"));
+        migrator_up_to(&SQLITE_MIGRATIONS, 2)
+            .run(&pool)
+            .await
+            .unwrap_or_else(|e| panic!("{e}"));
+        // Written through the 0002 schema, before any later migration exists here.
+        insert(
+            &Store::Sqlite(pool.clone()),
+            &[delivery("before-upgrade", None, T0)],
+        )
+        .await;
+        pool.close().await;
+    }
+    // Opening applies every later migration to the non-empty database.
+    let store = Store::open(&url).await.unwrap_or_else(|e| panic!("{e}"));
+    check_upgraded(&store).await;
+}
+
+#[tokio::test]
+async fn migrations_postgres_apply_on_non_empty_database() {
+    let db = PgDatabase::create().await;
+    {
+        let pool = sqlx::PgPool::connect(&db.url)
+            .await
+            .unwrap_or_else(|e| panic!("{e}"));
+        migrator_up_to(&POSTGRES_MIGRATIONS, 1)
+            .run(&pool)
+            .await
+            .unwrap_or_else(|e| panic!("{e}"));
+        sqlx::query("INSERT INTO fixwright_meta (key, value) VALUES ('written-by', '0001')")
+            .execute(&pool)
+            .await
+            .unwrap_or_else(|e| panic!("{e}"));
+        migrator_up_to(&POSTGRES_MIGRATIONS, 2)
+            .run(&pool)
+            .await
+            .unwrap_or_else(|e| panic!("{e}"));
+        insert(
+            &Store::Postgres(pool.clone()),
+            &[delivery("before-upgrade", None, T0)],
+        )
+        .await;
+        pool.close().await;
+    }
+    let store = Store::open(&db.url).await.unwrap_or_else(|e| panic!("{e}"));
+    check_upgraded(&store).await;
+    if let Store::Postgres(pool) = store {
+        pool.close().await;
+    }
+}
