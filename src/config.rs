@@ -74,6 +74,9 @@ pub struct InboxSettings {
     /// acknowledged delivery survives power loss. `false` trades that for throughput
     /// (`NORMAL`: survives a process crash, not power loss). See docs/durability.md.
     pub power_safe_commits: bool,
+    /// Time between passes of missed-delivery recovery (one also runs at start-up).
+    /// Only used when App credentials are configured.
+    pub recovery_interval: Duration,
 }
 
 impl Default for InboxSettings {
@@ -87,6 +90,7 @@ impl Default for InboxSettings {
             raw_body_retention: Duration::from_secs(72 * 3600),
             max_in_flight_bytes: 64 * 1024 * 1024,
             power_safe_commits: true,
+            recovery_interval: Duration::from_secs(600),
         }
     }
 }
@@ -108,7 +112,13 @@ pub struct Config {
     pub metrics_token: Option<SecretString>,
     pub mode: RepairMode,
     pub inbox: InboxSettings,
+    /// The REST API root: `https://api.github.com`, or `https://HOST/api/v3` for
+    /// GitHub Enterprise Server. Always http(s) and ends without a query or fragment.
+    pub github_api_url: url::Url,
 }
+
+/// Where the App talks to GitHub unless `github_api_url` says otherwise.
+pub const DEFAULT_GITHUB_API_URL: &str = "https://api.github.com";
 
 /// Why the configuration was refused. Every variant names the field or file.
 #[derive(Debug, thiserror::Error)]
@@ -150,6 +160,7 @@ pub struct ConfigLayer {
     pub data_dir: Option<PathBuf>,
     pub metrics_token: Option<SecretString>,
     pub mode: Option<String>,
+    pub github_api_url: Option<String>,
     #[serde(default)]
     pub inbox: InboxLayer,
 }
@@ -166,6 +177,7 @@ pub struct InboxLayer {
     pub raw_body_retention_hours: Option<u64>,
     pub max_in_flight_bytes: Option<usize>,
     pub power_safe_commits: Option<bool>,
+    pub recovery_interval_seconds: Option<u64>,
 }
 
 macro_rules! overlay {
@@ -233,6 +245,7 @@ impl ConfigLayer {
             data_dir: get("FIXWRIGHT_DATA_DIR").map(PathBuf::from),
             metrics_token: get("FIXWRIGHT_METRICS_TOKEN").map(SecretString::from),
             mode: get("FIXWRIGHT_MODE"),
+            github_api_url: get("FIXWRIGHT_GITHUB_API_URL"),
             inbox: InboxLayer {
                 workers: num(&get, "FIXWRIGHT_WORKERS", "inbox.workers")?,
                 lease_seconds: num(&get, "FIXWRIGHT_LEASE_SECONDS", "inbox.lease_seconds")?,
@@ -262,6 +275,11 @@ impl ConfigLayer {
                     "FIXWRIGHT_POWER_SAFE_COMMITS",
                     "inbox.power_safe_commits",
                 )?,
+                recovery_interval_seconds: num(
+                    &get,
+                    "FIXWRIGHT_RECOVERY_INTERVAL_SECONDS",
+                    "inbox.recovery_interval_seconds",
+                )?,
             },
         })
     }
@@ -269,10 +287,10 @@ impl ConfigLayer {
     /// `top` wins wherever it sets a field.
     pub fn overlay(mut self, top: ConfigLayer) -> Self {
         overlay!(self, top; app_id, private_key_path, app_slug, webhook_secrets, database_url,
-            listen, data_dir, metrics_token, mode);
+            listen, data_dir, metrics_token, mode, github_api_url);
         overlay!(self.inbox, top.inbox; workers, lease_seconds, backoff_base_seconds,
             backoff_max_seconds, max_tries, raw_body_retention_hours, max_in_flight_bytes,
-            power_safe_commits);
+            power_safe_commits, recovery_interval_seconds);
         self
     }
 }
@@ -380,6 +398,12 @@ impl Config {
             Some(m) => m.parse().map_err(|e: String| invalid("mode", e))?,
         };
         let inbox = Self::validate_inbox(&layer.inbox)?;
+        let github_api_url = parse_api_url(
+            layer
+                .github_api_url
+                .as_deref()
+                .unwrap_or(DEFAULT_GITHUB_API_URL),
+        )?;
         Ok(Self {
             credentials,
             app_slug: layer.app_slug,
@@ -390,6 +414,7 @@ impl Config {
             metrics_token: layer.metrics_token,
             mode,
             inbox,
+            github_api_url,
         })
     }
 
@@ -407,12 +432,20 @@ impl Config {
                 .map_or(d.raw_body_retention, |h| Duration::from_secs(h * 3600)),
             max_in_flight_bytes: layer.max_in_flight_bytes.unwrap_or(d.max_in_flight_bytes),
             power_safe_commits: layer.power_safe_commits.unwrap_or(d.power_safe_commits),
+            recovery_interval: secs(layer.recovery_interval_seconds, d.recovery_interval),
         };
         if settings.workers > 256 {
             return Err(invalid("inbox.workers", "must be between 0 and 256"));
         }
         if settings.lease.is_zero() {
             return Err(invalid("inbox.lease_seconds", "must be at least 1"));
+        }
+        if settings.recovery_interval < Duration::from_secs(10) {
+            // Each pass pages through up to three days of GitHub's delivery log.
+            return Err(invalid(
+                "inbox.recovery_interval_seconds",
+                "must be at least 10",
+            ));
         }
         if settings.max_tries == 0 {
             return Err(invalid("inbox.max_tries", "must be at least 1"));
@@ -447,6 +480,26 @@ impl Config {
     pub fn bot_login(&self) -> Option<String> {
         self.app_slug.as_ref().map(|s| format!("{s}[bot]"))
     }
+}
+
+/// Checks `github_api_url`: an absolute http(s) URL with no query or fragment. A
+/// trailing `/` is dropped so `https://HOST/api/v3/` and `https://HOST/api/v3` agree.
+fn parse_api_url(raw: &str) -> Result<url::Url, ConfigError> {
+    let url = url::Url::parse(raw.trim_end_matches('/'))
+        .map_err(|e| invalid("github_api_url", format!("`{raw}` is not a URL: {e}")))?;
+    if !matches!(url.scheme(), "http" | "https") || url.host().is_none() {
+        return Err(invalid(
+            "github_api_url",
+            format!("`{raw}` is not an http(s) URL with a host"),
+        ));
+    }
+    if url.query().is_some() || url.fragment().is_some() {
+        return Err(invalid(
+            "github_api_url",
+            format!("`{raw}` must not have a query or fragment"),
+        ));
+    }
+    Ok(url)
 }
 
 /// The configuration flags every subcommand shares. They form the top layer.
@@ -499,6 +552,7 @@ impl ConfigArgs {
             data_dir: self.data_dir.clone(),
             metrics_token: None,
             mode: self.mode.clone(),
+            github_api_url: None,
             inbox: InboxLayer {
                 workers: self.workers,
                 ..InboxLayer::default()
@@ -582,6 +636,27 @@ mod tests {
         assert_eq!(secrets, ["new", "old"]);
         assert_eq!(config.database_url, "sqlite:///tmp/fw-data/fixwright.db");
         assert!(config.credentials.is_none());
+        assert_eq!(config.github_api_url.as_str(), "https://api.github.com/");
+        assert_eq!(config.inbox.recovery_interval, Duration::from_secs(600));
+    }
+
+    #[test]
+    fn config_takes_an_enterprise_api_url_and_recovery_interval() {
+        let from_env = ConfigLayer::from_env(env(&[
+            (
+                "FIXWRIGHT_GITHUB_API_URL",
+                "https://ghe.example.com/api/v3/",
+            ),
+            ("FIXWRIGHT_RECOVERY_INTERVAL_SECONDS", "120"),
+        ]))
+        .unwrap_or_else(|e| panic!("{e}"));
+        let config = Config::validate(layer("").overlay(from_env), Some("/tmp".into()))
+            .unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(
+            config.github_api_url.as_str(),
+            "https://ghe.example.com/api/v3"
+        );
+        assert_eq!(config.inbox.recovery_interval, Duration::from_secs(120));
     }
 
     #[test]
@@ -594,6 +669,12 @@ mod tests {
             ("webhook_secrets = [\"a\", \"\"]", "`webhook_secrets`"),
             ("[inbox]\nworkers = 300", "`inbox.workers`"),
             ("[inbox]\nmax_tries = 0", "`inbox.max_tries`"),
+            (
+                "[inbox]\nrecovery_interval_seconds = 0",
+                "`inbox.recovery_interval_seconds`",
+            ),
+            ("github_api_url = \"ftp://ghe.example\"", "`github_api_url`"),
+            ("github_api_url = \"not a url\"", "`github_api_url`"),
             (
                 "[inbox]\nmax_in_flight_bytes = 10",
                 "`inbox.max_in_flight_bytes`",

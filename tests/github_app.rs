@@ -1,5 +1,6 @@
-//! App-level flows against the fake GitHub: missed-delivery recovery and the
-//! manifest flow of `fixwright setup`.
+//! App-level flows against the fake GitHub: missed-delivery recovery (with the
+//! real inbox as ledger), token dropping on uninstall through the inbox workers,
+//! and the manifest flow of `fixwright setup`.
 
 use std::collections::HashSet;
 use std::os::unix::fs::PermissionsExt;
@@ -15,6 +16,9 @@ use fixwright::github::retry::RecordingSleeper;
 use fixwright::github::{
     AppAuth, AppId, DeliveryGuid, HookDeliveryId, InstallationId, RetryPolicy,
 };
+use fixwright::inbox::{EnvelopeRecorder, WorkerPool, WorkerSettings};
+use fixwright::store::Store;
+use fixwright::store::inbox::{DeliveryId, InboxStatus, Millis, NewDelivery};
 use fixwright_testkit::github::DeliverySeed;
 use fixwright_testkit::{Failure, FakeGitHub};
 
@@ -389,4 +393,155 @@ fn attribute(html: &str, name: &str) -> String {
         .replace("&lt;", "<")
         .replace("&gt;", ">")
         .replace("&amp;", "&")
+}
+
+/// A fresh SQLite inbox in its own temp dir (kept alive by the returned guard).
+async fn sqlite_store() -> (tempfile::TempDir, Store) {
+    let dir = tempfile::tempdir().unwrap();
+    let url = format!("sqlite://{}", dir.path().join("inbox.db").display());
+    let store = Store::open(&url).await.unwrap();
+    (dir, store)
+}
+
+/// Stores a delivery in the inbox as the webhook edge would after verifying it.
+async fn store_delivery(store: &Store, guid: &str, event: &str, body: &serde_json::Value) {
+    let bytes = serde_json::to_vec(body).unwrap();
+    let delivery = NewDelivery::new(
+        DeliveryId::parse(guid).unwrap(),
+        event.to_owned(),
+        body["action"].as_str().map(str::to_owned),
+        body["installation"]["id"]
+            .as_i64()
+            .map(fixwright::store::inbox::InstallationId),
+        None,
+        Millis::now(),
+        &bytes,
+    )
+    .unwrap();
+    store.inbox_insert(&[delivery]).await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_uninstall_through_the_workers_drops_the_apps_cached_token() {
+    let fake = FakeGitHub::start()
+        .await
+        .expect("fake GitHub starts (run `bash scripts/test-setup` first)");
+    let auth = app_auth(&fake, fake.app_private_key_pem().as_bytes()).await;
+    let gone = fake.add_installation("acme");
+    let kept = fake.add_installation("globex");
+    for installation in [gone, kept, gone, kept] {
+        auth.installation_token(InstallationId(installation))
+            .await
+            .unwrap();
+    }
+    assert_eq!(
+        (fake.token_requests(gone), fake.token_requests(kept)),
+        (1, 1),
+        "tokens are cached before the uninstall"
+    );
+
+    let (_dir, store) = sqlite_store().await;
+    store_delivery(
+        &store,
+        "uninstall-1",
+        "installation",
+        &serde_json::json!({
+            "action": "deleted",
+            "installation": {"id": gone, "account": {"login": "acme"}},
+            "sender": {"login": "acme-admin", "type": "User"},
+        }),
+    )
+    .await;
+    let pool = WorkerPool::spawn(
+        store.clone(),
+        Arc::new(EnvelopeRecorder::new(store.clone())),
+        Some(auth.clone()),
+        WorkerSettings {
+            workers: 1,
+            lease: std::time::Duration::from_secs(30),
+            backoff_base: std::time::Duration::ZERO,
+            backoff_max: std::time::Duration::ZERO,
+            max_tries: 3,
+            batch: 4,
+            idle_poll: std::time::Duration::from_millis(20),
+            bot_login: None,
+        },
+        Arc::new(tokio::sync::Notify::new()),
+    );
+    let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(20);
+    loop {
+        let entry = store.inbox_show("uninstall-1").await.unwrap();
+        if let Some((entry, _)) = &entry
+            && entry.status == InboxStatus::Done
+        {
+            break;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "the uninstall was not processed: {entry:?}"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    pool.shutdown().await;
+
+    auth.installation_token(InstallationId(gone)).await.unwrap();
+    auth.installation_token(InstallationId(kept)).await.unwrap();
+    assert_eq!(
+        fake.token_requests(gone),
+        2,
+        "the uninstalled installation's token was dropped, so a new one is minted"
+    );
+    assert_eq!(
+        fake.token_requests(kept),
+        1,
+        "other installations keep their cached token"
+    );
+    fake.assert_clean();
+}
+
+#[tokio::test]
+async fn recovery_with_the_sqlite_inbox_as_ledger_redelivers_only_what_it_lacks() {
+    let fake = FakeGitHub::start()
+        .await
+        .expect("fake GitHub starts (run `bash scripts/test-setup` first)");
+    let auth = app_auth(&fake, fake.app_private_key_pem().as_bytes()).await;
+    let (_dir, store) = sqlite_store().await;
+    // The inbox holds one delivery GitHub saw fail (we stored it, then the answer
+    // was lost) and nothing of the other two.
+    let comment = serde_json::json!({"action": "created", "sender": {"login": "alice"}});
+    store_delivery(&store, "held-but-failed", "issue_comment", &comment).await;
+    fake.add_hook_delivery(delivery("held-but-failed", 502));
+    let lost = [
+        fake.add_hook_delivery(delivery("lost-1", 0)),
+        fake.add_hook_delivery(delivery("lost-2", 503)),
+    ];
+
+    let recovery = DeliveryRecovery::new(
+        auth.app_client(),
+        Arc::new(store.clone()),
+        Arc::new(SystemClock),
+        RecoverySettings {
+            settle: chrono::TimeDelta::zero(),
+            ..RecoverySettings::default()
+        },
+    );
+    let report = recovery.run_once().await.unwrap();
+    assert_eq!(report.scanned, 3);
+    let mut redelivered: Vec<u64> = report.redelivered.iter().map(|d| d.0).collect();
+    redelivered.sort();
+    assert_eq!(redelivered, lost);
+    let mut asked = fake.redelivery_attempts();
+    asked.sort();
+    assert_eq!(
+        asked, lost,
+        "GitHub was asked only for what the inbox lacks"
+    );
+
+    // Once the inbox holds them (as the edge stores redeliveries), a pass asks for nothing.
+    store_delivery(&store, "lost-1", "issue_comment", &comment).await;
+    store_delivery(&store, "lost-2", "issue_comment", &comment).await;
+    let again = recovery.run_once().await.unwrap();
+    assert!(again.redelivered.is_empty(), "{again:?}");
+    assert_eq!(fake.redelivery_attempts().len(), 2);
+    fake.assert_clean();
 }

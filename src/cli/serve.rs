@@ -3,10 +3,13 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use tokio::sync::Notify;
+use tokio::sync::{Notify, watch};
 
-use crate::config::{ConfigArgs, ConfigError};
-use crate::inbox::{EnvelopeRecorder, WorkerPool, WorkerSettings};
+use crate::config::{Config, ConfigArgs, ConfigError};
+use crate::github::auth::AppSettings;
+use crate::github::deliveries::{DeliveryRecovery, RecoverySettings};
+use crate::github::{AppAuth, AppId, AuthError, SystemClock};
+use crate::inbox::{EnvelopeRecorder, TokenCache, WorkerPool, WorkerSettings};
 use crate::server::{Edge, ops};
 use crate::store::inbox::{InboxError, Millis};
 use crate::store::{Store, StoreError};
@@ -28,6 +31,8 @@ pub enum ServeError {
         #[source]
         source: std::io::Error,
     },
+    #[error(transparent)]
+    Auth(#[from] AuthError),
     #[error(transparent)]
     Store(#[from] StoreError),
     #[error(transparent)]
@@ -56,14 +61,21 @@ pub async fn run(args: ServeArgs) -> Result<(), ServeError> {
         path: config.data_dir.clone(),
         source,
     })?;
+    // Before the store: a bad key should fail start-up before anything is migrated.
+    let app = app_auth(&config)?;
     let store = Store::open(&config.database_url).await?;
     if config.inbox.workers == 0 {
         tracing::warn!(
             "inbox.workers = 0: deliveries are stored here and processed by other replicas"
         );
     }
-    if config.credentials.is_none() {
-        tracing::warn!("{}", ops::NO_CREDENTIALS);
+    match &app {
+        None => tracing::warn!("{}", ops::NO_CREDENTIALS),
+        Some(_) => tracing::info!(
+            api = %config.github_api_url,
+            recovery_interval_s = config.inbox.recovery_interval.as_secs(),
+            "acting on GitHub as the App; missed deliveries are recovered on start and on an interval"
+        ),
     }
 
     let stored = Arc::new(Notify::new());
@@ -71,10 +83,26 @@ pub async fn run(args: ServeArgs) -> Result<(), ServeError> {
     let workers = WorkerPool::spawn(
         store.clone(),
         Arc::new(EnvelopeRecorder::new(store.clone())),
-        None,
+        app.clone().map(|a| a as Arc<dyn TokenCache>),
         WorkerSettings::from_config(&config),
         stored,
     );
+    let (stop, stopped) = watch::channel(false);
+    let recovery = app.as_ref().map(|app| {
+        let recovery = DeliveryRecovery::new(
+            app.app_client(),
+            Arc::new(store.clone()),
+            Arc::new(SystemClock),
+            RecoverySettings {
+                interval: config.inbox.recovery_interval,
+                ..RecoverySettings::default()
+            },
+        );
+        let mut stopped = stopped.clone();
+        tokio::spawn(recovery.run(async move {
+            let _ = stopped.wait_for(|stop| *stop).await;
+        }))
+    });
     let pruner = tokio::spawn(prune_bodies(store, config.inbox.raw_body_retention));
 
     let listener = tokio::net::TcpListener::bind(config.listen)
@@ -88,8 +116,34 @@ pub async fn run(args: ServeArgs) -> Result<(), ServeError> {
         .with_graceful_shutdown(shutdown_signal())
         .await;
     pruner.abort();
+    let _ = stop.send(true);
+    if let Some(mut recovery) = recovery {
+        // A pass cut short is harmless (the next start redoes it); don't let a slow
+        // GitHub hold up shutdown.
+        if tokio::time::timeout(Duration::from_secs(5), &mut recovery)
+            .await
+            .is_err()
+        {
+            recovery.abort();
+        }
+    }
     workers.shutdown().await;
     served.map_err(ServeError::Serve)
+}
+
+/// The App's identity when credentials are configured. Reads and checks the
+/// private key now, so a bad or unreadable key stops start-up naming its path.
+fn app_auth(config: &Config) -> Result<Option<Arc<AppAuth>>, AuthError> {
+    let Some(credentials) = &config.credentials else {
+        return Ok(None);
+    };
+    let settings = AppSettings::new(AppId(credentials.app_id), config.github_api_url.clone());
+    AppAuth::from_key_file(
+        settings,
+        &credentials.private_key_path,
+        Arc::new(SystemClock),
+    )
+    .map(|auth| Some(Arc::new(auth)))
 }
 
 /// Prunes raw bodies older than `retention`, at start and then hourly.

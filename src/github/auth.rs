@@ -299,6 +299,17 @@ impl InstallationTokens for AppAuth {
     }
 }
 
+/// The inbox drops an uninstalled installation's tokens through this. The
+/// inbox stores GitHub's id as a signed integer; ids are never negative, and one
+/// that were could not be cached here either, so it is ignored.
+impl crate::inbox::TokenCache for AppAuth {
+    fn forget_installation(&self, installation: crate::store::inbox::InstallationId) {
+        if let Ok(id) = u64::try_from(installation.0) {
+            self.forget(InstallationId(id));
+        }
+    }
+}
+
 /// An unauthenticated octocrab for `api_base`. Octocrab spawns its buffer
 /// task on the current runtime, so this refuses to run outside one.
 pub(crate) fn base_octocrab(api_base: &Url) -> Result<Octocrab, AuthError> {

@@ -32,6 +32,19 @@ pub trait DeliveryLedger: Send + Sync {
 #[error("the delivery ledger could not answer: {0}")]
 pub struct LedgerError(#[from] pub Box<dyn std::error::Error + Send + Sync>);
 
+/// The webhook inbox is the ledger: a guid is known once the edge stored it,
+/// whatever became of it since.
+impl DeliveryLedger for crate::store::Store {
+    async fn known(&self, guids: &[DeliveryGuid]) -> Result<HashSet<DeliveryGuid>, LedgerError> {
+        let asked: Vec<String> = guids.iter().map(|g| g.as_str().to_owned()).collect();
+        let held = self
+            .contains_deliveries(&asked)
+            .await
+            .map_err(|e| LedgerError(Box::new(e)))?;
+        Ok(held.into_iter().map(DeliveryGuid::from).collect())
+    }
+}
+
 /// How far back and how hard recovery looks.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct RecoverySettings {
