@@ -4,9 +4,16 @@ use std::path::{Path, PathBuf};
 use std::process::Output;
 
 fn fixwright(args: &[&str]) -> Output {
+    fixwright_with(args, &[])
+}
+
+fn fixwright_with(args: &[&str], env: &[(&str, &str)]) -> Output {
     std::process::Command::new(env!("CARGO_BIN_EXE_fixwright"))
         .args(args)
         .env_remove("FIXWRIGHT_DATA_DIR")
+        .env_remove("FIXWRIGHT_MODE")
+        .env_remove("FIXWRIGHT_CONFIG")
+        .envs(env.iter().copied())
         .output()
         .unwrap_or_else(|e| panic!("run fixwright: {e}"))
 }
@@ -104,5 +111,74 @@ fn repair_cli_json_report_and_exit_codes() {
         text(&out.stderr).contains("is not a git repository"),
         "{}",
         text(&out.stderr)
+    );
+}
+
+#[test]
+fn repair_cli_global_mode_from_the_environment_and_the_flag() {
+    let temp = tempfile::tempdir().unwrap_or_else(|e| panic!("temp: {e}"));
+    let data = data_dir(temp.path());
+    let data_arg = data.to_string_lossy().into_owned();
+
+    // FIXWRIGHT_MODE=dry-run: proven and reported, no branch (exit 1).
+    let demo_dir = temp.path().join("dry");
+    let dir_arg = demo_dir.to_string_lossy().into_owned();
+    let out = fixwright_with(
+        &[
+            "demo",
+            "--case",
+            "events",
+            "--data-dir",
+            &data_arg,
+            "--dir",
+            &dir_arg,
+        ],
+        &[("FIXWRIGHT_MODE", "dry-run")],
+    );
+    let stdout = text(&out.stdout);
+    assert_eq!(
+        out.status.code(),
+        Some(1),
+        "{stdout}\n{}",
+        text(&out.stderr)
+    );
+    assert!(
+        stdout.contains("mode dry-run (set by Fixwright's own configuration (FIXWRIGHT_MODE))"),
+        "{stdout}"
+    );
+    assert!(stdout.contains("Replay: passed"), "{stdout}");
+    assert!(!stdout.contains("Branch: fixwright/"), "{stdout}");
+
+    // --mode off: refused as bad input before anything runs (exit 2).
+    let off_dir = temp.path().join("off");
+    let off_arg = off_dir.to_string_lossy().into_owned();
+    let out = fixwright(&[
+        "demo",
+        "--case",
+        "events",
+        "--data-dir",
+        &data_arg,
+        "--dir",
+        &off_arg,
+        "--mode",
+        "off",
+    ]);
+    let stderr = text(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    assert!(
+        stderr.contains("mode is off") && stderr.contains("FIXWRIGHT_MODE"),
+        "{stderr}"
+    );
+
+    // A bad value names where it came from.
+    let out = fixwright_with(
+        &["demo", "--data-dir", &data_arg, "--dir", &off_arg],
+        &[("FIXWRIGHT_MODE", "maybe")],
+    );
+    let stderr = text(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    assert!(
+        stderr.contains("FIXWRIGHT_MODE") && stderr.contains("maybe"),
+        "{stderr}"
     );
 }

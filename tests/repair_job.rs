@@ -33,6 +33,7 @@ fn request(
         response_url: None,
         data_dir: data.to_path_buf(),
         env_cache: Some(env_cache()),
+        mode: fixwright::policy::Mode::On,
     }
 }
 

@@ -112,6 +112,9 @@ pub fn propose(request: &AgentRequest) -> Result<Proposal, AgentError> {
         }
     };
 
+    // Replacements that worked before on this class and host, best first:
+    // the HTML search tries them before its own edits.
+    let renames = remembered_renames(request);
     let mut edits: Vec<LiteralEdit> = Vec::new();
     let mut healed_notes = Vec::new();
     let mut refused_notes = Vec::new();
@@ -133,7 +136,14 @@ pub fn propose(request: &AgentRequest) -> Result<Proposal, AgentError> {
                     score: 0.0,
                 },
             },
-            _ => html::heal(&fixture.body, &response.body, &read.selector),
+            _ => html::heal_with(
+                &fixture.body,
+                &response.body,
+                &read.selector,
+                &html::HealOptions {
+                    renames: renames.clone(),
+                },
+            ),
         };
         match outcome {
             HealOutcome::Unchanged => {}
@@ -212,6 +222,19 @@ pub fn propose(request: &AgentRequest) -> Result<Proposal, AgentError> {
         rationale,
         usage: Usage::default(),
     })
+}
+
+/// The request's memory hits of the request's error class as `(before, after)`
+/// pairs, in the order memory ranked them.
+fn remembered_renames(request: &AgentRequest) -> Vec<(String, String)> {
+    let class = request.evidence.error_class.as_deref();
+    request
+        .memory
+        .iter()
+        .filter(|hit| class.is_none_or(|c| c == hit.error_class))
+        .filter(|hit| !hit.before.is_empty() && hit.before != hit.after)
+        .map(|hit| (hit.before.clone(), hit.after.clone()))
+        .collect()
 }
 
 fn refusal(reason: &str, score: f64) -> Proposal {

@@ -7,7 +7,7 @@ use std::process::ExitCode;
 use clap::{Args, ValueEnum};
 use include_dir::{Dir, include_dir};
 
-use super::repair::{DataDirArg, Format, print_report};
+use super::repair::{DataDirArg, Format, ModeArg, print_report};
 use crate::repair::job::{self, RepairRequest, StderrProgress};
 use crate::repair::workspace::Workspace;
 
@@ -33,7 +33,7 @@ pub enum Case {
 
 impl Case {
     /// (scraper, broken response file in examples/broken, URL).
-    fn parts(self) -> (&'static str, &'static str, &'static str) {
+    pub fn parts(self) -> (&'static str, &'static str, &'static str) {
         match self {
             Case::Books => (
                 "books",
@@ -77,6 +77,8 @@ pub struct DemoArgs {
     pub dir: Option<PathBuf>,
     #[command(flatten)]
     pub data: DataDirArg,
+    #[command(flatten)]
+    pub mode: ModeArg,
 }
 
 /// Why the demo could not be set up.
@@ -180,6 +182,13 @@ pub async fn run(args: DemoArgs) -> ExitCode {
             ulid::Ulid::new().to_string().to_ascii_lowercase()
         ))
     });
+    let mode = match args.mode.resolve() {
+        Ok(mode) => mode,
+        Err(error) => {
+            eprintln!("error: {error}");
+            return ExitCode::from(2);
+        }
+    };
     let (repo, log, response) = match prepare(args.case, &dir) {
         Ok(parts) => parts,
         Err(error) => {
@@ -198,6 +207,7 @@ pub async fn run(args: DemoArgs) -> ExitCode {
         response_url: Some(url.to_owned()),
         data_dir: args.data.resolve(),
         env_cache: None,
+        mode,
     };
     match job::run(&request, &StderrProgress).await {
         Ok(report) => {

@@ -25,6 +25,11 @@ impl AttemptId {
     pub fn new() -> Self {
         AttemptId(Ulid::new())
     }
+
+    /// The ULID itself (memory keys outcomes by it).
+    pub fn ulid(self) -> Ulid {
+        self.0
+    }
 }
 
 impl Default for AttemptId {

@@ -11,9 +11,13 @@ use serde::Serialize;
 use super::attempt::{self, AttemptError, AttemptId, AttemptState, NewAttempt};
 use super::replay::{self, ContentKind, ReplayError, ReplayVerdict, Replayer, SavedResponse};
 use super::scraper::{self, Scraper, ScraperError};
-use super::steps::{self, ConfidenceView, DiagnosisView, PolicyContext};
+use super::steps::{self, ConfidenceView, DiagnosisView, ModeInForce, PolicyContext};
 use super::workspace::{self, AttemptWorktree, CommitSha, Workspace, WorkspaceError};
+use crate::agents::contract::MemoryHit;
 use crate::confidence::Band;
+use crate::incident::{ErrorClass, ScraperName, UpstreamHost};
+use crate::memory::{Memory, Outcome, OutcomeRecord, Rate, RememberedRename, Strategy};
+use crate::policy::Mode;
 use crate::python::{EnvInputs, ProvisionError, Provisioner};
 use crate::store::{Store, StoreError};
 
@@ -33,6 +37,10 @@ pub struct RepairRequest {
     pub data_dir: PathBuf,
     /// Where Python environments are cached (default `<data_dir>/venvs`).
     pub env_cache: Option<PathBuf>,
+    /// Fixwright's own switch (`FIXWRIGHT_MODE`, see [`steps::global_mode`]).
+    /// The stricter of it and the repository's `mode:` is in force: `off`
+    /// refuses before anything is written, `dry-run` writes no branch.
+    pub mode: Mode,
 }
 
 /// Receives one line per step, for a progress display.
@@ -91,6 +99,8 @@ pub enum RepairError {
     Provision(#[from] ProvisionError),
     #[error("replay: {0}")]
     Replay(#[from] ReplayError),
+    #[error(transparent)]
+    Memory(#[from] crate::memory::MemoryError),
 }
 
 impl RepairError {
@@ -135,6 +145,13 @@ pub struct RepairReport {
     /// Why no fix was proposed or kept, when none was.
     pub refusal: Option<String>,
     pub policy_refusals: Vec<String>,
+    /// The mode in force and the two switches it came from.
+    pub mode: ModeInForce,
+    /// Replacements memory remembered for this error class and upstream host,
+    /// offered to the healer before its own search (`before -> after`).
+    pub remembered: Vec<RememberedRename>,
+    /// The pattern this attempt taught memory (`before`, `after`), if any.
+    pub learned: Option<(String, String)>,
     pub replay: Option<ReplayVerdict>,
     pub confidence: Option<ConfidenceView>,
     pub branch: Option<String>,
@@ -157,6 +174,7 @@ struct Inputs {
     base: CommitSha,
     scraper: Scraper,
     policy: PolicyContext,
+    mode: ModeInForce,
     log: String,
     response: Option<SavedResponse>,
     repository: String,
@@ -166,10 +184,12 @@ fn check_inputs(request: &RepairRequest) -> Result<Inputs, RepairError> {
     let workspace = Workspace::open_local(&request.repo)?;
     let base = workspace.head()?;
     let policy = steps::load_policy(&request.repo, &request.scraper)?;
-    if policy.is_off() {
-        return Err(RepairError::Policy(
-            "mode is off in .github/fixwright.yml: Fixwright leaves this repository alone".into(),
-        ));
+    let mode = ModeInForce::new(request.mode, policy.mode());
+    if mode.mode == Mode::Off {
+        return Err(RepairError::Policy(format!(
+            "mode is off in {}: Fixwright leaves this repository alone",
+            mode.source()
+        )));
     }
     let mut scraper = scraper::find(&request.repo, &request.scraper, &policy.layout())?;
     policy.refine(&mut scraper, &workspace.files_at(&base)?);
@@ -211,6 +231,7 @@ fn check_inputs(request: &RepairRequest) -> Result<Inputs, RepairError> {
         base,
         scraper,
         policy,
+        mode,
         log,
         response,
         repository,
@@ -263,6 +284,9 @@ pub async fn run(
         proposal: None,
         refusal: None,
         policy_refusals: Vec::new(),
+        mode: inputs.mode,
+        remembered: Vec::new(),
+        learned: None,
         replay: None,
         confidence: None,
         branch: None,
@@ -320,9 +344,36 @@ async fn work(
         return ctx.give_up(reason, escalate_next).await;
     };
 
-    progress.step("proposing a fix with the built-in healer");
     let files = scraper_files(&inputs.workspace, &inputs.base, &inputs.scraper)?;
     let fixture = saved_fixture(&files, &inputs.scraper, failing.kind);
+    let memory = Memory::new(ctx.store.clone());
+    let key = memory_key(&ctx.report.diagnosis);
+    if failing.kind == ContentKind::Json {
+        record_schemas(
+            &memory,
+            &inputs.scraper,
+            fixture.as_ref(),
+            failing,
+            progress,
+        )
+        .await?;
+    }
+    if let Some((class, host)) = &key {
+        ctx.report.remembered = memory.remembered_renames(*class, host.as_ref()).await?;
+    }
+    if !ctx.report.remembered.is_empty() {
+        progress.step(&format!(
+            "memory offers {} remembered rename(s), tried first",
+            ctx.report.remembered.len()
+        ));
+    }
+    let hits = memory_hits(
+        &ctx.report.remembered,
+        &ctx.report.diagnosis.class,
+        failing.kind,
+    );
+
+    progress.step("proposing a fix with the built-in healer");
     let fixture_ref = fixture.as_ref().map(|(path, body)| (path.as_path(), body));
     let fix = match steps::propose(
         &inputs.scraper,
@@ -331,6 +382,7 @@ async fn work(
         failing,
         &ctx.report.diagnosis,
         &inputs.log,
+        &hits,
     )
     .await
     {
@@ -394,9 +446,20 @@ async fn work(
         }
     };
     ctx.report.replay = Some(verdict.clone());
+    let learned = learned_pattern(&files, &fix.edits);
     if !verdict.passed {
         progress.step(&format!("replay failed: {}", verdict.reason));
         inputs.workspace.finish_attempt(worktree, false)?;
+        // A fix its own replay disproves counts against the strategy.
+        remember(
+            &memory,
+            &ctx,
+            key.as_ref(),
+            &fix,
+            learned.as_ref(),
+            Outcome::GatesFailed,
+        )
+        .await?;
         return ctx
             .give_up(
                 format!("the fix does not pass replay: {}", verdict.reason),
@@ -422,13 +485,15 @@ async fn work(
         .check_merge(&edits, code_lines, attempt_number, confidence.band);
     ctx.report.confidence = Some(confidence.clone());
 
-    if !inputs.policy.writes() {
-        // Dry run: everything but the write. The attempt stays proven.
+    if !inputs.mode.mode.writes() {
+        // Dry run: everything but the write. The attempt stays proven and
+        // memory learns nothing, since no fix exists to have an outcome.
         inputs.workspace.finish_attempt(worktree, false)?;
         ctx.report.policy_refusals = merge.refusals.clone();
         ctx.report.next = format!(
-            "nothing: the repository's mode is {}, so no branch was written; with writes on it would {}",
-            inputs.policy.mode_name(),
+            "nothing: the mode in force is {} (set by {}), so no branch was written; with writes on it would {}",
+            inputs.mode.mode,
+            inputs.mode.source(),
             next_step(&confidence, &merge)
         );
         return Ok(());
@@ -462,11 +527,120 @@ async fn work(
     )
     .await?;
     progress.step(&format!("committed {} on {branch}", &commit.as_str()[..12]));
+    // Proposed: undecided until the pull request is merged, verified or
+    // reverted (`Memory::update_outcome` with the attempt's id).
+    remember(
+        &memory,
+        &ctx,
+        key.as_ref(),
+        &fix,
+        learned.as_ref(),
+        Outcome::Proposed,
+    )
+    .await?;
+    ctx.report.learned = learned;
     ctx.report.diff = Some(inputs.workspace.diff(&inputs.base, &commit)?);
     ctx.report.branch = Some(branch);
     ctx.report.commit = Some(commit);
     ctx.report.policy_refusals = merge.refusals.clone();
     ctx.report.next = next_step(&confidence, &merge);
+    Ok(())
+}
+
+/// Memory's key for a diagnosis: its error class and upstream host; none
+/// when the class is not one memory knows.
+fn memory_key(diagnosis: &DiagnosisView) -> Option<(ErrorClass, Option<UpstreamHost>)> {
+    let class = diagnosis.class.parse::<ErrorClass>().ok()?;
+    let host = diagnosis.upstream_host.as_deref().map(UpstreamHost::new);
+    Some((class, host))
+}
+
+/// Remembered renames as the agent contract's memory hits, with each
+/// pattern's own record read through the same prior as strategy rates.
+fn memory_hits(remembered: &[RememberedRename], class: &str, kind: ContentKind) -> Vec<MemoryHit> {
+    remembered
+        .iter()
+        .map(|r| MemoryHit {
+            error_class: class.to_owned(),
+            strategy: steps::heal_strategy(kind),
+            before: r.before.clone(),
+            after: r.after.clone(),
+            success_rate: Rate::new(r.successes, r.failures).estimate(),
+        })
+        .collect()
+}
+
+/// The first literal the fix rewrote, as `(before, after)`: the pattern a
+/// later repair of the same class and host tries first. Memory keeps one
+/// pattern per attempt.
+fn learned_pattern(
+    files: &BTreeMap<PathBuf, Vec<u8>>,
+    edits: &[(PathBuf, Vec<u8>)],
+) -> Option<(String, String)> {
+    edits.iter().find_map(|(path, new)| {
+        let old = files.get(path)?;
+        steps::literal_changes(&String::from_utf8_lossy(old), &String::from_utf8_lossy(new))
+            .into_iter()
+            .next()
+    })
+}
+
+/// Records the attempt's fix pattern and its outcome so far.
+async fn remember(
+    memory: &Memory,
+    ctx: &Ctx<'_>,
+    key: Option<&(ErrorClass, Option<UpstreamHost>)>,
+    fix: &steps::Fix,
+    learned: Option<&(String, String)>,
+    outcome: Outcome,
+) -> Result<(), RepairError> {
+    let Some((class, host)) = key else {
+        return Ok(());
+    };
+    let record = OutcomeRecord {
+        attempt: ctx.report.attempt.ulid(),
+        scraper: ScraperName::new(ctx.report.scraper.as_str()),
+        class: *class,
+        upstream_host: host.clone(),
+        strategy: Strategy::new(fix.strategy.as_str()),
+        before: learned.map(|(b, _)| b.clone()),
+        after: learned.map(|(_, a)| a.clone()),
+        outcome,
+    };
+    memory.record_outcome(&record, chrono::Utc::now()).await?;
+    Ok(())
+}
+
+/// Records the JSON shapes the scraper's responses had: the saved fixture
+/// first when memory has no history for the scraper yet (it is the shape the
+/// scraper was written against), then the failing response.
+async fn record_schemas(
+    memory: &Memory,
+    scraper: &Scraper,
+    fixture: Option<&(PathBuf, SavedResponse)>,
+    failing: &SavedResponse,
+    progress: &dyn Progress,
+) -> Result<(), RepairError> {
+    let name = ScraperName::new(scraper.name.as_str());
+    let now = chrono::Utc::now();
+    if memory.schema_history(&name).await?.is_empty()
+        && let Some((_, saved)) = fixture
+        && let Ok(value) = serde_json::from_slice::<serde_json::Value>(&saved.body)
+    {
+        memory.record_schema(&name, &value, now).await?;
+    }
+    // The response was sniffed as JSON; a body that still does not parse has
+    // no shape to record, and the healer reports it.
+    if let Ok(value) = serde_json::from_slice::<serde_json::Value>(&failing.body) {
+        let change = memory.record_schema(&name, &value, now).await?;
+        if !change.is_unchanged() && !change.first {
+            progress.step(&format!(
+                "response shape changed: {} path(s) gone, {} new",
+                change.missing.len(),
+                change.added.len()
+            ));
+        }
+    }
     Ok(())
 }
 

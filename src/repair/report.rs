@@ -16,6 +16,14 @@ pub fn render_text(report: &RepairReport) -> String {
         report.scraper, report.repository
     );
     let _ = writeln!(out, "attempt {} ({})", report.attempt, report.state);
+    if !report.mode.mode.writes() {
+        let _ = writeln!(
+            out,
+            "mode {} (set by {}): nothing is written",
+            report.mode.mode,
+            report.mode.source()
+        );
+    }
 
     let d = &report.diagnosis;
     let _ = writeln!(
@@ -29,6 +37,23 @@ pub fn render_text(report: &RepairReport) -> String {
     }
     for line in d.evidence.iter().take(5) {
         let _ = writeln!(out, "  - {}", one_line(line, 160));
+    }
+
+    if !report.remembered.is_empty() || report.learned.is_some() {
+        let _ = writeln!(out, "\nMemory:");
+    }
+    for r in &report.remembered {
+        let _ = writeln!(
+            out,
+            "  remembered `{}` -> `{}` ({} succeeded, {} failed), tried first",
+            r.before, r.after, r.successes, r.failures
+        );
+    }
+    if let Some((before, after)) = &report.learned {
+        let _ = writeln!(
+            out,
+            "  learned `{before}` -> `{after}` (counted once the pull request is decided)"
+        );
     }
 
     match &report.proposal {
@@ -196,10 +221,12 @@ mod tests {
 mod snapshot {
     use super::*;
     use crate::confidence::Band;
+    use crate::memory::RememberedRename;
+    use crate::policy::Mode;
     use crate::repair::attempt::AttemptState;
     use crate::repair::job::ProposalView;
     use crate::repair::replay::{self, Extraction};
-    use crate::repair::steps::{ConfidenceView, DiagnosisView, Factor};
+    use crate::repair::steps::{ConfidenceView, DiagnosisView, Factor, ModeInForce};
 
     fn records(json: serde_json::Value) -> Vec<serde_json::Map<String, serde_json::Value>> {
         serde_json::from_value(json).unwrap_or_default()
@@ -242,6 +269,14 @@ mod snapshot {
             }),
             refusal: None,
             policy_refusals: vec!["confidence band is medium, merging needs high".into()],
+            mode: ModeInForce::new(Mode::On, Mode::On),
+            remembered: vec![RememberedRename {
+                before: "article.product_pod".into(),
+                after: "article.product-card".into(),
+                successes: 2,
+                failures: 0,
+            }],
+            learned: Some(("article.product_pod".into(), "article.product-card".into())),
             replay: Some(verdict),
             confidence: Some(ConfidenceView {
                 raw: 0.9,

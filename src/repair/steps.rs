@@ -11,8 +11,8 @@ use super::job::RepairError;
 use super::replay::{ContentKind, ReplayVerdict, SavedResponse};
 use super::scraper::{Layout, Scraper};
 use crate::agents::contract::{
-    self, AgentName, AgentRequest, CONTRACT_VERSION, Change, Document, DocumentFormat, SourceFile,
-    Strategy, TaskKind,
+    self, AgentName, AgentRequest, CONTRACT_VERSION, Change, Document, DocumentFormat, MemoryHit,
+    SourceFile, Strategy, TaskKind,
 };
 use crate::agents::{Agent, healer::Healer};
 use crate::confidence::{self, Band, Replay};
@@ -127,6 +127,7 @@ pub async fn propose(
     failing: &SavedResponse,
     diagnosis: &DiagnosisView,
     log: &str,
+    memory: &[MemoryHit],
 ) -> Result<Fix, String> {
     let Some((fixture_path, fixture)) = fixture else {
         return Err(format!(
@@ -155,7 +156,7 @@ pub async fn propose(
             fixture: Some(document(fixture, Some(fixture_path))),
             response: Some(document(failing, None)),
         },
-        memory: Vec::new(),
+        memory: memory.to_vec(),
         attempts: Vec::new(),
         hints: Vec::new(),
         budget: contract::Budget::default(),
@@ -194,6 +195,37 @@ pub async fn propose(
         score: proposal.confidence,
         edits,
     })
+}
+
+/// The contract's strategy for a heal of `kind`: what a remembered rename of
+/// that kind of response was found by.
+pub fn heal_strategy(kind: ContentKind) -> Strategy {
+    match kind {
+        ContentKind::Html => Strategy::SelectorHeal,
+        ContentKind::Json => Strategy::JsonKeyHeal,
+    }
+}
+
+/// The selector and key literals whose value an edit changed, as
+/// `(before, after)`, in source order. The healer edits literal values only,
+/// so the literals of the two versions pair up one to one; when they do not
+/// (a file that does not parse, a literal added or removed) there is no
+/// pattern to remember and the answer is empty.
+pub fn literal_changes(before: &str, after: &str) -> Vec<(String, String)> {
+    let (Ok(old), Ok(new)) = (
+        crate::heal::source::find_literals(before),
+        crate::heal::source::find_literals(after),
+    ) else {
+        return Vec::new();
+    };
+    if old.len() != new.len() {
+        return Vec::new();
+    }
+    old.into_iter()
+        .zip(new)
+        .filter(|(a, b)| a.value != b.value)
+        .map(|(a, b)| (a.value, b.value))
+        .collect()
 }
 
 fn one_line(text: &str) -> String {
@@ -344,18 +376,51 @@ impl PolicyContext {
         }
     }
 
-    /// Whether the repository turned Fixwright off.
-    pub fn is_off(&self) -> bool {
-        self.policy.mode == policy::Mode::Off
+    /// The repository's own `mode:` (before Fixwright's global switch).
+    pub fn mode(&self) -> policy::Mode {
+        self.policy.mode
+    }
+}
+
+/// Fixwright's global switch in the repository policy's terms. The one place
+/// the two enums meet: both say the same three things.
+pub fn global_mode(mode: crate::config::RepairMode) -> policy::Mode {
+    match mode {
+        crate::config::RepairMode::On => policy::Mode::On,
+        crate::config::RepairMode::DryRun => policy::Mode::DryRun,
+        crate::config::RepairMode::Off => policy::Mode::Off,
+    }
+}
+
+/// The mode in force and which switch decided it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+pub struct ModeInForce {
+    pub mode: policy::Mode,
+    /// Fixwright's own switch (`FIXWRIGHT_MODE`).
+    pub global: policy::Mode,
+    /// The repository's `mode:` in `.github/fixwright.yml`.
+    pub repository: policy::Mode,
+}
+
+impl ModeInForce {
+    /// The stricter of the two switches (`policy::effective_mode`).
+    pub fn new(global: policy::Mode, repository: policy::Mode) -> Self {
+        Self {
+            mode: policy::effective_mode(global, repository),
+            global,
+            repository,
+        }
     }
 
-    /// Whether this repository's mode lets the job write branches.
-    pub fn writes(&self) -> bool {
-        self.policy.mode.writes()
-    }
-
-    pub fn mode_name(&self) -> &'static str {
-        self.policy.mode.as_str()
+    /// Which switch set the mode in force, for messages.
+    pub fn source(&self) -> &'static str {
+        match self.global.cmp(&self.repository) {
+            std::cmp::Ordering::Less => "Fixwright's own configuration (FIXWRIGHT_MODE)",
+            std::cmp::Ordering::Greater => ".github/fixwright.yml",
+            std::cmp::Ordering::Equal => {
+                "both Fixwright's own configuration and .github/fixwright.yml"
+            }
+        }
     }
 }
 
@@ -433,4 +498,43 @@ pub async fn score(
         cap: assessed.cap,
         calibration: calibration.source().map(str::to_owned),
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::RepairMode;
+    use crate::policy::Mode;
+
+    #[test]
+    fn literal_changes_pairs_the_rewritten_literals_in_order() {
+        let before = "def parse(self, response):\n    for b in response.css(\"article.old\"):\n        yield {\"t\": b.css(\"h3 a::text\").get()}\n";
+        let after = before.replace("article.old", "article.new");
+        assert_eq!(
+            literal_changes(before, &after),
+            vec![("article.old".to_owned(), "article.new".to_owned())]
+        );
+        assert!(literal_changes(before, before).is_empty());
+        // A literal added or removed: no pattern to remember.
+        let more = format!("{before}    x = response.css(\"p.extra\")\n");
+        assert!(literal_changes(before, &more).is_empty());
+    }
+
+    #[test]
+    fn the_stricter_switch_is_in_force_and_is_named() {
+        for (global, repo, want) in [
+            (RepairMode::Off, Mode::On, Mode::Off),
+            (RepairMode::On, Mode::Off, Mode::Off),
+            (RepairMode::DryRun, Mode::On, Mode::DryRun),
+            (RepairMode::On, Mode::DryRun, Mode::DryRun),
+            (RepairMode::On, Mode::On, Mode::On),
+        ] {
+            let mode = ModeInForce::new(global_mode(global), repo);
+            assert_eq!(mode.mode, want, "{global:?} + {repo:?}");
+        }
+        let global_off = ModeInForce::new(global_mode(RepairMode::Off), Mode::On);
+        assert!(global_off.source().contains("FIXWRIGHT_MODE"));
+        let repo_dry = ModeInForce::new(Mode::On, Mode::DryRun);
+        assert_eq!(repo_dry.source(), ".github/fixwright.yml");
+    }
 }
