@@ -1,5 +1,6 @@
 //! `fixwright calibrate`: fits isotonic calibration from the store's recorded
-//! outcomes and prints the reliability table before and after.
+//! outcomes (valued at lower bounds, as the calibration in force is) and
+//! prints the reliability table before and after.
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -80,7 +81,7 @@ pub fn report(
             None,
         ));
     }
-    let fitted = IsotonicCalibration::fit(recorded)?;
+    let fitted = IsotonicCalibration::fit_lower_bound(recorded)?;
     let successes = recorded.iter().filter(|o| o.success).count();
     let text = format!(
         "{} outcomes, {} succeeded; {} calibration blocks\n\nraw scores:\n{}\n\ncalibrated (in-sample):\n{}\n",

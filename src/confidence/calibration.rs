@@ -1,5 +1,7 @@
 //! Isotonic calibration: maps raw confidence scores to the success rate that
-//! scores like them actually had, fitted by pool-adjacent-violators (PAV).
+//! scores like them actually had, fitted by pool-adjacent-violators (PAV),
+//! valued either at the observed rate or (for decisions) at a lower bound of
+//! it that accounts for how few outcomes a block holds.
 //!
 //! A fitted [`IsotonicCalibration`] is a non-decreasing step function over
 //! score blocks, linearly interpolated between blocks, serialisable as JSON so
@@ -52,7 +54,9 @@ pub struct Block {
     pub lo: f64,
     /// Highest raw score in the block.
     pub hi: f64,
-    /// Observed success rate of the block's outcomes: the calibrated score.
+    /// The calibrated score: the observed success rate of the block's
+    /// outcomes, or a lower bound of it (see
+    /// [`IsotonicCalibration::fit_lower_bound`]).
     pub value: f64,
     /// How many outcomes the block pooled.
     pub weight: f64,
@@ -62,7 +66,7 @@ pub struct Block {
 ///
 /// Callers may rely on: `apply` is non-decreasing in its argument, returns a
 /// value in [0, 1], and for a raw score inside a block returns that block's
-/// observed success rate. Between two blocks it interpolates linearly; below
+/// value. Between two blocks it interpolates linearly; below
 /// the first block it returns the first block's value, above the last the
 /// last block's value.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -111,61 +115,165 @@ fn in_unit(x: f64) -> bool {
     (0.0..=1.0).contains(&x)
 }
 
+/// The z of a one-sided 95% bound: the standard normal's 0.95 quantile.
+pub const LOWER_BOUND_Z: f64 = 1.644_853_626_951_472_2;
+
+/// Outcomes pooled over the raw scores `[lo, hi]`, counted exactly.
+#[derive(Clone, Copy, Debug)]
+struct Pool {
+    lo: f64,
+    hi: f64,
+    successes: f64,
+    n: f64,
+}
+
+impl Pool {
+    fn rate(&self) -> f64 {
+        self.successes / self.n
+    }
+
+    /// Extends this pool by the next one up.
+    fn absorb(&mut self, next: &Pool) {
+        self.hi = next.hi;
+        self.successes += next.successes;
+        self.n += next.n;
+    }
+
+    /// The Wilson score interval's lower end at [`LOWER_BOUND_Z`]: for all
+    /// successes it is n / (n + z²), for none 0.
+    fn wilson_lower_bound(&self) -> f64 {
+        let (p, n, z2) = (self.rate(), self.n, LOWER_BOUND_Z * LOWER_BOUND_Z);
+        let centre = p + z2 / (2.0 * n);
+        let spread = LOWER_BOUND_Z * (p * (1.0 - p) / n + z2 / (4.0 * n * n)).sqrt();
+        // Rounding can leave -1e-17 when p is 0.
+        ((centre - spread) / (1.0 + z2 / n)).clamp(0.0, p)
+    }
+}
+
+/// Pool-adjacent-violators over validated outcomes: sorted by score, equal
+/// scores pooled, then adjacent pools merged while one's rate exceeds the
+/// next one's.
+fn pool_adjacent_violators(outcomes: &[Outcome]) -> Result<Vec<Pool>, CalibrationError> {
+    if outcomes.is_empty() {
+        return Err(CalibrationError::NoOutcomes);
+    }
+    for (index, outcome) in outcomes.iter().enumerate() {
+        if !in_unit(outcome.score) {
+            return Err(CalibrationError::ScoreOutOfRange {
+                index,
+                score: outcome.score,
+            });
+        }
+    }
+    let mut sorted: Vec<Outcome> = outcomes.to_vec();
+    sorted.sort_by(|a, b| a.score.total_cmp(&b.score));
+
+    let mut stack: Vec<Pool> = Vec::new();
+    for outcome in sorted {
+        let pool = Pool {
+            lo: outcome.score,
+            hi: outcome.score,
+            successes: if outcome.success { 1.0 } else { 0.0 },
+            n: 1.0,
+        };
+        match stack.last_mut() {
+            // Ties pool unconditionally: one score cannot map to two values.
+            Some(last) if last.hi == outcome.score => last.absorb(&pool),
+            _ => stack.push(pool),
+        }
+        while let [.., prev, last] = stack.as_mut_slice() {
+            if prev.rate() <= last.rate() {
+                break;
+            }
+            let last = *last;
+            prev.absorb(&last);
+            stack.pop();
+        }
+    }
+    Ok(stack)
+}
+
 impl IsotonicCalibration {
     /// Fits the calibration by pool-adjacent-violators: outcomes sorted by
     /// score, equal scores pooled first, then adjacent blocks merged while a
-    /// block's success rate exceeds the next one's.
+    /// block's success rate exceeds the next one's. Each block's value is its
+    /// observed success rate, however few outcomes it holds (a single success
+    /// at the top calibrates to 1.0); see [`Self::fit_lower_bound`] for the
+    /// fit that decisions use.
     pub fn fit(outcomes: &[Outcome]) -> Result<Self, CalibrationError> {
-        if outcomes.is_empty() {
-            return Err(CalibrationError::NoOutcomes);
-        }
-        for (index, outcome) in outcomes.iter().enumerate() {
-            if !in_unit(outcome.score) {
-                return Err(CalibrationError::ScoreOutOfRange {
-                    index,
-                    score: outcome.score,
-                });
-            }
-        }
-        let mut sorted: Vec<Outcome> = outcomes.to_vec();
-        sorted.sort_by(|a, b| a.score.total_cmp(&b.score));
+        let pools = pool_adjacent_violators(outcomes)?;
+        Ok(Self::from_pools(pools, Pool::rate))
+    }
 
-        // Blocks carry the sum of successes so pooling is exact.
-        let mut stack: Vec<(Block, f64)> = Vec::new();
-        for outcome in sorted {
-            let hit = if outcome.success { 1.0 } else { 0.0 };
-            match stack.last_mut() {
-                // Ties pool unconditionally: one score cannot map to two values.
-                Some((block, sum)) if block.hi == outcome.score => {
-                    *sum += hit;
-                    block.weight += 1.0;
-                    block.value = *sum / block.weight;
+    /// Fits the calibration that bands and merges are decided on: isotonic in
+    /// the raw score, each block valued at the one-sided 95% Wilson lower
+    /// bound of its success rate ([`LOWER_BOUND_Z`]).
+    ///
+    /// Why a lower bound: the high band lets a fix merge itself, so a
+    /// calibrated 0.95 must mean "the evidence supports a success rate of at
+    /// least 0.95", not "the rate seen so far was 0.95 or more". The observed
+    /// rate of plain PAV says 1.0 for one success out of one and 0.983 for 59
+    /// out of 60 with the one failure at the block's top, and held-out wrong
+    /// answers land exactly there. Laplace smoothing, (s + 1) / (n + 2), cures
+    /// the first (0.67) but not the second (0.968): it is still a point
+    /// estimate, and 60 outcomes cannot exclude a true rate of 0.90. The
+    /// Wilson bound shrinks with the evidence instead (1 of 1: 0.270, 59 of
+    /// 60: 0.929, 110 of 110: 0.976) and tends to the observed rate as
+    /// outcomes accumulate, so an installation's own history earns the high
+    /// band back. It needs no prior beyond the confidence level and has a
+    /// closed form. The bound is as strict below the medium threshold: 11 of
+    /// 12 is 0.699, so thinly evidenced middling scores are refused too.
+    ///
+    /// How: plain PAV first; adjacent blocks with equal rates are joined (they
+    /// are one level of the isotonic fit, and bounding arbitrary fragments of
+    /// it would penalise them for being split); then each level is valued at
+    /// its bound and, where a bound is lower than the previous level's (less
+    /// evidence for a rate that is barely higher), the two are pooled (counts
+    /// added, bound recomputed) until the values are non-decreasing.
+    ///
+    /// Callers may rely on: every block's value is at most its observed
+    /// success rate, weights still count the outcomes, and the result passes
+    /// [`Self::from_blocks`].
+    pub fn fit_lower_bound(outcomes: &[Outcome]) -> Result<Self, CalibrationError> {
+        let mut levels: Vec<Pool> = Vec::new();
+        for pool in pool_adjacent_violators(outcomes)? {
+            match levels.last_mut() {
+                // Exact comparison of the rates as fractions: s1 / n1 == s2 / n2.
+                Some(last) if last.successes * pool.n == pool.successes * last.n => {
+                    last.absorb(&pool);
                 }
-                _ => stack.push((
-                    Block {
-                        lo: outcome.score,
-                        hi: outcome.score,
-                        value: hit,
-                        weight: 1.0,
-                    },
-                    hit,
-                )),
+                _ => levels.push(pool),
             }
-            while let [.., (prev, prev_sum), (last, last_sum)] = stack.as_mut_slice() {
-                if prev.value <= last.value {
+        }
+        let mut pooled: Vec<Pool> = Vec::new();
+        for level in levels {
+            pooled.push(level);
+            while let [.., prev, last] = pooled.as_mut_slice() {
+                if prev.wilson_lower_bound() <= last.wilson_lower_bound() {
                     break;
                 }
-                *prev_sum += *last_sum;
-                prev.weight += last.weight;
-                prev.hi = last.hi;
-                prev.value = *prev_sum / prev.weight;
-                stack.pop();
+                let last = *last;
+                prev.absorb(&last);
+                pooled.pop();
             }
         }
-        Ok(Self {
-            blocks: stack.into_iter().map(|(block, _)| block).collect(),
+        Ok(Self::from_pools(pooled, Pool::wilson_lower_bound))
+    }
+
+    fn from_pools(pools: Vec<Pool>, value: impl Fn(&Pool) -> f64) -> Self {
+        let blocks = pools
+            .iter()
+            .map(|pool| Block {
+                lo: pool.lo,
+                hi: pool.hi,
+                value: value(pool),
+                weight: pool.n,
+            })
+            .collect();
+        Self {
+            blocks,
             source: None,
-        })
+        }
     }
 
     /// Builds a calibration from explicit blocks, checking that they are

@@ -111,14 +111,16 @@ pub async fn load(store: &Store) -> Result<Vec<Outcome>, StoreError> {
 pub const MIN_OWN_OUTCOMES: usize = 50;
 
 /// The calibration in force: fitted on the installation's own outcomes once
-/// it has at least [`MIN_OWN_OUTCOMES`], else the shipped prior.
+/// it has at least [`MIN_OWN_OUTCOMES`] (by
+/// [`IsotonicCalibration::fit_lower_bound`], so thin evidence cannot reach the
+/// high band), else the shipped prior.
 pub async fn current_calibration(store: &Store) -> Result<IsotonicCalibration, CurrentError> {
     let recorded = load(store).await?;
     if recorded.len() < MIN_OWN_OUTCOMES {
         return Ok(IsotonicCalibration::prior()?);
     }
     let source = format!("{} outcomes recorded by this installation", recorded.len());
-    Ok(IsotonicCalibration::fit(&recorded)?.with_source(Some(source)))
+    Ok(IsotonicCalibration::fit_lower_bound(&recorded)?.with_source(Some(source)))
 }
 
 /// Why the calibration in force could not be had.

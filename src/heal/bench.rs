@@ -399,15 +399,17 @@ pub struct Calibrated {
     pub held_out: Vec<CaseResult>,
 }
 
-/// Fits an isotonic calibration on the proposals of the fit half (label: the
-/// proposal extracts the expected values) and rescores the other half with it.
+/// Fits an isotonic calibration (valued at lower bounds, the fit decisions use:
+/// [`IsotonicCalibration::fit_lower_bound`]) on the proposals of the fit half
+/// (label: the proposal extracts the expected values) and rescores the other
+/// half with it.
 pub fn calibrate(results: &[CaseResult]) -> Result<Calibrated, CalibrationError> {
     let outcomes: Vec<Outcome> = results
         .iter()
         .filter(|r| r.ran && r.proposed && in_fit_half(&r.id))
         .map(|r| Outcome::new(r.raw_score.clamp(0.0, 1.0), r.proposal_correct))
         .collect();
-    let calibration = IsotonicCalibration::fit(&outcomes)?;
+    let calibration = IsotonicCalibration::fit_lower_bound(&outcomes)?;
     let held_out = results
         .iter()
         .filter(|r| !in_fit_half(&r.id))

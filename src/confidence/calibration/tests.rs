@@ -75,6 +75,133 @@ fn fitting_rejects_empty_and_out_of_range_input() {
     assert!(IsotonicCalibration::fit(&outcomes(&[(f64::NAN, true)])).is_err());
 }
 
+/// The 95% Wilson lower bound of `s` successes out of `n`, written out from
+/// the textbook formula independently of the code under test.
+fn wilson(s: f64, n: f64) -> f64 {
+    let z = 1.644_853_626_951_472_2_f64;
+    let p = s / n;
+    (p + z * z / (2.0 * n) - z * (p * (1.0 - p) / n + z * z / (4.0 * n * n)).sqrt())
+        / (1.0 + z * z / n)
+}
+
+#[test]
+fn a_single_success_at_the_top_cannot_reach_the_high_band() {
+    let data = outcomes(&[(0.2, false), (0.3, false), (0.9, true)]);
+    // Plain PAV takes the one success at face value.
+    assert!(close(
+        IsotonicCalibration::fit(&data).unwrap().apply(0.9),
+        1.0
+    ));
+    let fit = IsotonicCalibration::fit_lower_bound(&data).unwrap();
+    // 1 of 1: n / (n + z²) = 1 / (1 + 1.6449²) = 0.26987.
+    assert!(close(fit.apply(0.9), 0.269_865_948_784_054_1), "{fit:?}");
+    assert!(fit.apply(0.9) <= 0.95);
+    assert!(close(fit.apply(0.25), 0.0));
+}
+
+/// Worked by hand: PAV gives 0/1 at 0.1, 4/5 over [0.2, 0.6] (0.6 fails and
+/// pools back down to 0.2) and 1/1 at 0.9. Bounds: 0, 0.43529, 0.26987; the last is below the one before
+/// (a single success is weaker evidence than four of five), so the two pool
+/// into 5/6 over [0.2, 0.9] with bound 0.49758.
+#[test]
+fn lower_bounds_pool_thin_blocks_into_their_neighbours() {
+    let data = outcomes(&[
+        (0.1, false),
+        (0.2, true),
+        (0.3, true),
+        (0.4, true),
+        (0.5, true),
+        (0.6, false),
+        (0.9, true),
+    ]);
+    assert!(close(wilson(4.0, 5.0), 0.435_292_553_421_543_3));
+    assert!(close(wilson(5.0, 6.0), 0.497_582_915_875_400_16));
+    let fit = IsotonicCalibration::fit_lower_bound(&data).unwrap();
+    let got: Vec<(f64, f64, f64, f64)> = fit
+        .blocks()
+        .iter()
+        .map(|b| (b.lo, b.hi, b.value, b.weight))
+        .collect();
+    let want = [
+        (0.1, 0.1, 0.0, 1.0),
+        (0.2, 0.9, 0.497_582_915_875_400_16, 6.0),
+    ];
+    assert_eq!(got.len(), want.len(), "{got:?}");
+    for (g, w) in got.iter().zip(want) {
+        assert!(
+            close(g.0, w.0) && close(g.1, w.1) && close(g.2, w.2) && close(g.3, w.3),
+            "{g:?} != {w:?}"
+        );
+    }
+}
+
+/// The healer benchmark's shape: 59 successes with one failure at the top of
+/// their run, then 110 successes. Plain PAV calls the first run 0.983, above
+/// the high threshold; its lower bound is 0.929, while the long clean run
+/// above it keeps the high band (110 / (110 + z²) = 0.976).
+#[test]
+fn one_failure_in_sixty_stays_below_the_high_band() {
+    let mut pairs: Vec<(f64, bool)> = (0..59)
+        .map(|i| (0.80 + f64::from(i) * 0.002, true))
+        .collect();
+    pairs.push((0.94, false));
+    pairs.extend((0..110).map(|i| (0.95 + f64::from(i) * 0.0004, true)));
+    let data = outcomes(&pairs);
+    assert!(IsotonicCalibration::fit(&data).unwrap().apply(0.9) > 0.95);
+    let fit = IsotonicCalibration::fit_lower_bound(&data).unwrap();
+    assert_eq!(fit.blocks().len(), 2, "{fit:?}");
+    assert!(close(fit.apply(0.9), wilson(59.0, 60.0)));
+    assert!(
+        close(fit.apply(0.9), 0.928_685_122_861_948),
+        "{}",
+        fit.apply(0.9)
+    );
+    assert!(close(fit.apply(0.99), 0.975_994_584_017_977_9));
+    assert!(fit.apply(0.9) < 0.95 && fit.apply(0.99) > 0.95);
+}
+
+#[test]
+fn lower_bound_fits_are_monotone_and_below_the_observed_rates() {
+    let mut rng = SplitMix(23);
+    for case in 0..300 {
+        let n = 1 + (rng.next() % 80) as usize;
+        let data: Vec<Outcome> = (0..n)
+            .map(|_| {
+                let score = (rng.unit() * 20.0).round() / 20.0;
+                Outcome::new(score, rng.unit() < score)
+            })
+            .collect();
+        let fit = IsotonicCalibration::fit_lower_bound(&data).unwrap();
+        let total: f64 = fit.blocks().iter().map(|b| b.weight).sum();
+        assert!(close(total, n as f64), "case {case}");
+        for block in fit.blocks() {
+            let inside: Vec<&Outcome> = data
+                .iter()
+                .filter(|o| o.score >= block.lo && o.score <= block.hi)
+                .collect();
+            assert!(close(inside.len() as f64, block.weight), "case {case}");
+            let hits = inside.iter().filter(|o| o.success).count() as f64;
+            assert!(
+                close(block.value, wilson(hits, block.weight)),
+                "case {case}: {block:?}"
+            );
+            assert!(block.value <= hits / block.weight + 1e-12, "case {case}");
+        }
+        IsotonicCalibration::from_blocks(fit.blocks().to_vec()).unwrap();
+        let mut last = -1.0;
+        for i in 0..=1000 {
+            let y = fit.apply(f64::from(i) / 1000.0);
+            assert!((0.0..=1.0).contains(&y) && y >= last, "case {case} at {i}");
+            last = y;
+        }
+    }
+    assert_eq!(
+        IsotonicCalibration::fit_lower_bound(&[]),
+        Err(CalibrationError::NoOutcomes)
+    );
+    assert!(IsotonicCalibration::fit_lower_bound(&outcomes(&[(-0.1, true)])).is_err());
+}
+
 /// A small deterministic generator (SplitMix64) so failures reproduce.
 struct SplitMix(u64);
 
@@ -199,6 +326,11 @@ fn calibrating_the_training_set_lowers_its_ece() {
 fn the_shipped_prior_loads() {
     let prior = IsotonicCalibration::prior().unwrap();
     assert!(prior.source().is_some());
+    // Fitted with lower bounds: no block of a handful of outcomes claims the
+    // high band.
+    for block in prior.blocks() {
+        assert!(block.value <= 0.95 || block.weight >= 50.0, "{block:?}");
+    }
     let mut last = 0.0;
     for i in 0..=100 {
         let y = prior.apply(f64::from(i) / 100.0);
