@@ -81,7 +81,7 @@ fn heal(args: &HealArgs) -> Result<(), BenchCliError> {
     if let Some(path) = &args.write_prior {
         let calibration = match &calibrated {
             Ok(c) => c.calibration.clone().with_source(Some(format!(
-                "fixwright bench heal: isotonic fit (95% Wilson lower bounds) on the healer's {} proposals over the fit half of {} cases (split by case-id hash)",
+                "fixwright bench heal: isotonic fit (90% Wilson lower bounds) on the healer's {} proposals over the fit half of {} cases (split by case-id hash)",
                 c.fitted_on,
                 results.len()
             ))),

@@ -13,6 +13,8 @@ use serde::{Deserialize, Serialize};
 
 use super::{HealOutcome, Selector, SelectorKind};
 use crate::confidence::calibration::{CalibrationError, IsotonicCalibration, Outcome};
+use crate::confidence::{Evidence, Rate, Replay, assess};
+use crate::policy::file::Bands;
 
 /// Answers scored below this count as refusals (the medium band's floor).
 pub const MEDIUM_THRESHOLD: f64 = 0.70;
@@ -399,15 +401,39 @@ pub struct Calibrated {
     pub held_out: Vec<CaseResult>,
 }
 
+/// The raw confidence a repair attempt computes for a healer proposal with
+/// this score on an installation's first day: the fix verified on the new
+/// response (the benchmark's stand-in for the replay), a one-line change
+/// inside the scraper, no gates and no history yet.
+///
+/// The prior calibration is fitted on this score, not on the healer's own, so
+/// that it maps the same raw scale `confidence::assess` produces in a repair.
+pub fn day_one_raw(heal_score: f64) -> f64 {
+    let evidence = Evidence {
+        proposal_score: heal_score,
+        replay: Replay::Passed,
+        gates: None,
+        diff_lines: 2,
+        within_scraper: true,
+        strategy_history: Rate::default(),
+    };
+    assess(
+        &evidence,
+        &IsotonicCalibration::identity(),
+        &Bands::default(),
+    )
+    .raw
+}
+
 /// Fits an isotonic calibration (valued at lower bounds, the fit decisions use:
 /// [`IsotonicCalibration::fit_lower_bound`]) on the proposals of the fit half
-/// (label: the proposal extracts the expected values) and rescores the other
-/// half with it.
+/// (label: the proposal extracts the expected values), scored as a repair
+/// scores them ([`day_one_raw`]), and rescores the other half with it.
 pub fn calibrate(results: &[CaseResult]) -> Result<Calibrated, CalibrationError> {
     let outcomes: Vec<Outcome> = results
         .iter()
         .filter(|r| r.ran && r.proposed && in_fit_half(&r.id))
-        .map(|r| Outcome::new(r.raw_score.clamp(0.0, 1.0), r.proposal_correct))
+        .map(|r| Outcome::new(day_one_raw(r.raw_score), r.proposal_correct))
         .collect();
     let calibration = IsotonicCalibration::fit_lower_bound(&outcomes)?;
     let held_out = results
@@ -416,7 +442,7 @@ pub fn calibrate(results: &[CaseResult]) -> Result<Calibrated, CalibrationError>
         .cloned()
         .map(|mut r| {
             if r.proposed {
-                r.score = calibration.apply(r.raw_score);
+                r.score = calibration.apply(day_one_raw(r.raw_score));
             }
             apply_threshold(&mut r);
             r

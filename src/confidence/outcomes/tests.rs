@@ -84,7 +84,7 @@ async fn the_prior_is_used_until_enough_outcomes_are_recorded() {
     }
     let own = current_calibration(&store).await.unwrap();
     assert_ne!(own, prior);
-    // Ten of ten held above 0.8: the 95% Wilson lower bound 10 / (10 + z²),
+    // Ten of ten held above 0.8: the Wilson lower bound 10 / (10 + z²),
     // short of the high band until more outcomes back it.
     let z2 = crate::confidence::calibration::LOWER_BOUND_Z.powi(2);
     assert!((own.apply(0.85) - 10.0 / (10.0 + z2)).abs() < 1e-12);
