@@ -10,66 +10,7 @@ use fixwright::store::Store;
 use fixwright::store::inbox::{
     DeliveryId, Envelope, InboxStatus, Inserted, InstallationId, Millis, NewDelivery, RetryOutcome,
 };
-use sqlx::Connection;
-
-const PG_START: &str = "pg_ctlcluster --skip-systemctl-redirect $(ls /etc/postgresql) main start";
-
-fn admin_url() -> String {
-    std::env::var("DATABASE_URL")
-        .unwrap_or_else(|_| "postgres://root@127.0.0.1:5432/test".to_owned())
-}
-
-/// A database created for one test and dropped when the test ends, pass or fail.
-struct PgDatabase {
-    name: String,
-    url: String,
-}
-
-impl PgDatabase {
-    async fn create() -> Self {
-        let admin = admin_url();
-        let mut conn = sqlx::PgConnection::connect(&admin)
-            .await
-            .unwrap_or_else(|e| {
-                panic!(
-                    "PostgreSQL at {admin} is needed for this test ({e}); start it with: {PG_START}"
-                )
-            });
-        let name = format!("fw_test_{}", ulid::Ulid::new().to_string().to_lowercase());
-        sqlx::query(&format!("CREATE DATABASE {name}"))
-            .execute(&mut conn)
-            .await
-            .unwrap_or_else(|e| panic!("CREATE DATABASE {name}: {e}"));
-        let base = admin.rsplit_once('/').map_or(admin.as_str(), |(b, _)| b);
-        let url = format!("{base}/{name}");
-        Self { name, url }
-    }
-
-    async fn drop_now(admin: &str, name: &str) {
-        if let Ok(mut conn) = sqlx::PgConnection::connect(admin).await {
-            let _ = sqlx::query(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
-                .execute(&mut conn)
-                .await;
-        }
-    }
-}
-
-impl Drop for PgDatabase {
-    fn drop(&mut self) {
-        let name = self.name.clone();
-        // Drop runs inside the test's runtime; a helper thread with its own runtime
-        // can block on the DROP without stalling that runtime's other tasks.
-        let _ = std::thread::spawn(move || {
-            if let Ok(rt) = tokio::runtime::Builder::new_current_thread()
-                .enable_all()
-                .build()
-            {
-                rt.block_on(PgDatabase::drop_now(&admin_url(), &name));
-            }
-        })
-        .join();
-    }
-}
+use fixwright_testkit::postgres::FreshDatabase;
 
 async fn sqlite_store() -> (Store, tempfile::TempDir) {
     let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("temp dir: {e}"));
@@ -80,11 +21,11 @@ async fn sqlite_store() -> (Store, tempfile::TempDir) {
     (store, dir)
 }
 
-async fn pg_store() -> (Store, PgDatabase) {
-    let db = PgDatabase::create().await;
-    let store = Store::open(&db.url)
+async fn pg_store() -> (Store, FreshDatabase) {
+    let db = FreshDatabase::create().await;
+    let store = Store::open(db.url())
         .await
-        .unwrap_or_else(|e| panic!("open {}: {e}", db.url));
+        .unwrap_or_else(|e| panic!("open {}: {e}", db.url()));
     (store, db)
 }
 
@@ -598,9 +539,9 @@ async fn migrations_sqlite_apply_on_non_empty_database() {
 
 #[tokio::test]
 async fn migrations_postgres_apply_on_non_empty_database() {
-    let db = PgDatabase::create().await;
+    let db = FreshDatabase::create().await;
     {
-        let pool = sqlx::PgPool::connect(&db.url)
+        let pool = sqlx::PgPool::connect(db.url())
             .await
             .unwrap_or_else(|e| panic!("{e}"));
         migrator_up_to(&POSTGRES_MIGRATIONS, 1)
@@ -622,7 +563,9 @@ async fn migrations_postgres_apply_on_non_empty_database() {
         .await;
         pool.close().await;
     }
-    let store = Store::open(&db.url).await.unwrap_or_else(|e| panic!("{e}"));
+    let store = Store::open(db.url())
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
     check_upgraded(&store).await;
     if let Store::Postgres(pool) = store {
         pool.close().await;

@@ -2,42 +2,23 @@
 
 use fixwright::repair::attempt::{self, AttemptError, AttemptState, NewAttempt, TransitionError};
 use fixwright::store::Store;
-use sqlx::Connection;
+use fixwright_testkit::postgres::FreshDatabase;
 
-const PG_ADMIN: &str = "postgres://root@127.0.0.1:5432/test";
-const PG_START: &str = "pg_ctlcluster --skip-systemctl-redirect $(ls /etc/postgresql) main start";
-
-/// A fresh PostgreSQL database for one test; fails loudly when the server is down.
-async fn fresh_postgres() -> (Store, String) {
-    let name = format!(
-        "fixwright_repair_{}",
-        ulid::Ulid::new().to_string().to_ascii_lowercase()
-    );
-    let mut admin = sqlx::PgConnection::connect(PG_ADMIN)
+/// A fresh PostgreSQL database for one test (dropped with the guard); fails
+/// loudly when the server is down.
+async fn fresh_postgres() -> (Store, FreshDatabase) {
+    let db = FreshDatabase::create().await;
+    let store = Store::open(db.url())
         .await
-        .unwrap_or_else(|e| {
-            panic!("PostgreSQL at 127.0.0.1:5432 is needed ({e}); start it with: {PG_START}")
-        });
-    sqlx::query(&format!("CREATE DATABASE {name}"))
-        .execute(&mut admin)
-        .await
-        .unwrap_or_else(|e| panic!("create database {name}: {e}"));
-    let url = format!("postgres://root@127.0.0.1:5432/{name}");
-    let store = Store::open(&url)
-        .await
-        .unwrap_or_else(|e| panic!("open {url}: {e}"));
-    (store, name)
+        .unwrap_or_else(|e| panic!("open {}: {e}", db.url()));
+    (store, db)
 }
 
-async fn drop_postgres(store: Store, name: &str) {
+async fn drop_postgres(store: Store, db: FreshDatabase) {
     if let Store::Postgres(pool) = store {
         pool.close().await;
     }
-    if let Ok(mut admin) = sqlx::PgConnection::connect(PG_ADMIN).await {
-        let _ = sqlx::query(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
-            .execute(&mut admin)
-            .await;
-    }
+    drop(db);
 }
 
 fn new_attempt() -> NewAttempt {
@@ -170,8 +151,8 @@ async fn repair_attempts_on_sqlite_file() {
 
 #[tokio::test]
 async fn repair_attempts_on_postgres() {
-    let (store, name) = fresh_postgres().await;
+    let (store, db) = fresh_postgres().await;
     exercise(&store).await;
     racing_writers(&store).await;
-    drop_postgres(store, &name).await;
+    drop_postgres(store, db).await;
 }

@@ -15,17 +15,15 @@ use fixwright::inbox::{
 use fixwright::server::Edge;
 use fixwright::store::Store;
 use fixwright::store::inbox::{InboxStatus, InstallationId};
+use fixwright_testkit::postgres::FreshDatabase;
 use futures::future::BoxFuture;
 use hmac::{Hmac, Mac};
 use http::{Request, StatusCode};
 use http_body_util::BodyExt;
 use secrecy::SecretString;
 use sha2::Sha256;
-use sqlx::Connection;
 use tokio::sync::Notify;
 use tower::ServiceExt;
-
-const PG_START: &str = "pg_ctlcluster --skip-systemctl-redirect $(ls /etc/postgresql) main start";
 
 struct Harness {
     router: Router,
@@ -339,20 +337,8 @@ async fn webhook_invalid_json_is_kept_as_rejected() {
 
 #[tokio::test]
 async fn webhook_database_down_gets_503_never_2xx() {
-    let admin = std::env::var("DATABASE_URL")
-        .unwrap_or_else(|_| "postgres://root@127.0.0.1:5432/test".to_owned());
-    let mut conn = sqlx::PgConnection::connect(&admin)
-        .await
-        .unwrap_or_else(|e| {
-            panic!("PostgreSQL at {admin} is needed for this test ({e}); start it with: {PG_START}")
-        });
-    let name = format!("fw_test_{}", ulid::Ulid::new().to_string().to_lowercase());
-    sqlx::query(&format!("CREATE DATABASE {name}"))
-        .execute(&mut conn)
-        .await
-        .unwrap_or_else(|e| panic!("{e}"));
-    let base = admin.rsplit_once('/').map_or(admin.as_str(), |(b, _)| b);
-    let store = Store::open(&format!("{base}/{name}"))
+    let db = FreshDatabase::create().await;
+    let store = Store::open(db.url())
         .await
         .unwrap_or_else(|e| panic!("{e}"));
     let edge = Edge::build(
@@ -371,10 +357,7 @@ async fn webhook_database_down_gets_503_never_2xx() {
     assert_eq!(status, StatusCode::ACCEPTED);
 
     // The database goes away under the running server.
-    sqlx::query(&format!("DROP DATABASE {name} WITH (FORCE)"))
-        .execute(&mut conn)
-        .await
-        .unwrap_or_else(|e| panic!("{e}"));
+    db.close().await.unwrap_or_else(|e| panic!("{e}"));
     let (status, _) = send(
         &edge.router,
         delivery("s3cret", "issue_comment", "down-1", &body),

@@ -3,59 +3,36 @@
 //! A missing service fails the test with the command that starts it.
 
 use fixwright::store::Store;
+use fixwright_testkit::postgres::FreshDatabase;
 use ulid::Ulid;
 
-pub const PG_START: &str =
-    "pg_ctlcluster --skip-systemctl-redirect $(ls /etc/postgresql) main start";
 pub const REDIS_START: &str =
     "redis-server --daemonize yes --bind 127.0.0.1 --port 6379 --save \"\" --appendonly no";
 pub const REDIS_URL: &str = "redis://127.0.0.1:6379";
-const PG_ADMIN_URLS: [&str; 2] = [
-    "postgres://postgres@127.0.0.1:5432/test",
-    "postgres://root@127.0.0.1:5432/test",
-];
 
-/// A database created for one test; `drop_now` removes it again.
+/// A database created for one test; `drop_now` removes it again, and a
+/// PostgreSQL one is also dropped when the test panics before that.
 pub struct TestDb {
     pub store: Store,
     pub url: String,
-    pg: Option<(String, String)>,
+    pg: Option<FreshDatabase>,
     _dir: Option<tempfile::TempDir>,
 }
 
 impl TestDb {
     /// A fresh PostgreSQL database with every migration applied.
     pub async fn postgres() -> TestDb {
-        use sqlx::Connection;
-        let mut last_err = None;
-        for admin in PG_ADMIN_URLS {
-            match sqlx::PgConnection::connect(admin).await {
-                Ok(mut conn) => {
-                    let name = format!(
-                        "fixwright_incident_test_{}",
-                        Ulid::new().to_string().to_lowercase()
-                    );
-                    sqlx::query(&format!("CREATE DATABASE {name}"))
-                        .execute(&mut conn)
-                        .await
-                        .unwrap_or_else(|e| panic!("CREATE DATABASE {name} failed: {e}"));
-                    let url = admin.replace("/test", &format!("/{name}"));
-                    let store = Store::open(&url)
-                        .await
-                        .unwrap_or_else(|e| panic!("opening {url}: {e}"));
-                    return TestDb {
-                        store,
-                        url,
-                        pg: Some((admin.to_owned(), name)),
-                        _dir: None,
-                    };
-                }
-                Err(e) => last_err = Some(e),
-            }
+        let db = FreshDatabase::create().await;
+        let url = db.url().to_owned();
+        let store = Store::open(&url)
+            .await
+            .unwrap_or_else(|e| panic!("opening {url}: {e}"));
+        TestDb {
+            store,
+            url,
+            pg: Some(db),
+            _dir: None,
         }
-        panic!(
-            "PostgreSQL is not reachable at 127.0.0.1:5432 ({last_err:?}); start it with: {PG_START}"
-        );
     }
 
     /// A fresh SQLite file with every migration applied.
@@ -79,35 +56,8 @@ impl TestDb {
             Store::Sqlite(p) => p.close().await,
             Store::Postgres(p) => p.close().await,
         }
-        if let Some((admin, name)) = self.pg.take() {
-            drop_database(&admin, &name).await;
-        }
-    }
-}
-
-async fn drop_database(admin: &str, name: &str) {
-    use sqlx::Connection;
-    if let Ok(mut conn) = sqlx::PgConnection::connect(admin).await {
-        let _ = sqlx::query(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
-            .execute(&mut conn)
-            .await;
-    }
-}
-
-impl Drop for TestDb {
-    /// A test that panicked before `drop_now` still leaves no database
-    /// behind; its own runtime may be gone, so this uses a fresh one.
-    fn drop(&mut self) {
-        if let Some((admin, name)) = self.pg.take() {
-            let _ = std::thread::spawn(move || {
-                if let Ok(rt) = tokio::runtime::Builder::new_current_thread()
-                    .enable_all()
-                    .build()
-                {
-                    rt.block_on(drop_database(&admin, &name));
-                }
-            })
-            .join();
+        if let Some(db) = self.pg.take() {
+            let _ = db.close().await;
         }
     }
 }

@@ -1,35 +1,6 @@
-use sqlx::Connection;
-use sqlx::postgres::PgConnection;
+use fixwright_testkit::postgres::FreshDatabase;
 
 use super::*;
-
-const PG_START: &str = "pg_ctlcluster --skip-systemctl-redirect $(ls /etc/postgresql) main start";
-
-/// A fresh PostgreSQL database on the local server; fails loudly when the
-/// server is not running.
-async fn fresh_postgres() -> (String, String) {
-    let mut last_error = String::new();
-    for user in ["postgres", "root"] {
-        let admin = format!("postgres://{user}@127.0.0.1:5432/postgres");
-        match PgConnection::connect(&admin).await {
-            Ok(mut conn) => {
-                let name = format!(
-                    "fixwright_outcomes_{}",
-                    Ulid::new().to_string().to_lowercase()
-                );
-                sqlx::query(&format!("CREATE DATABASE {name}"))
-                    .execute(&mut conn)
-                    .await
-                    .unwrap_or_else(|err| panic!("CREATE DATABASE {name}: {err}"));
-                return (format!("postgres://{user}@127.0.0.1:5432/{name}"), admin);
-            }
-            Err(err) => last_error = err.to_string(),
-        }
-    }
-    panic!(
-        "PostgreSQL at 127.0.0.1:5432 is not reachable ({last_error}); start it with: {PG_START}"
-    );
-}
 
 async fn exercise(store: &Store) {
     assert!(load(store).await.unwrap().is_empty());
@@ -105,16 +76,11 @@ async fn outcomes_round_trip_through_sqlite() {
 
 #[tokio::test]
 async fn outcomes_round_trip_through_postgres() {
-    let (url, admin) = fresh_postgres().await;
-    let store = Store::open(&url).await.unwrap();
+    let db = FreshDatabase::create().await;
+    let store = Store::open(db.url()).await.unwrap();
     exercise(&store).await;
     if let Store::Postgres(pool) = store {
         pool.close().await;
     }
-    let name = url.rsplit('/').next().unwrap_or_default().to_owned();
-    let mut conn = PgConnection::connect(&admin).await.unwrap();
-    sqlx::query(&format!("DROP DATABASE IF EXISTS {name}"))
-        .execute(&mut conn)
-        .await
-        .unwrap();
+    db.close().await.unwrap();
 }
