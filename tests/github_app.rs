@@ -16,7 +16,7 @@ use fixwright::github::retry::RecordingSleeper;
 use fixwright::github::{
     AppAuth, AppId, DeliveryGuid, HookDeliveryId, InstallationId, RetryPolicy,
 };
-use fixwright::inbox::{EnvelopeRecorder, WorkerPool, WorkerSettings};
+use fixwright::inbox::{RecordOnly, WorkerPool, WorkerSettings};
 use fixwright::store::Store;
 use fixwright::store::inbox::{DeliveryId, InboxStatus, Millis, NewDelivery};
 use fixwright_testkit::github::DeliverySeed;
@@ -454,7 +454,7 @@ async fn an_uninstall_through_the_workers_drops_the_apps_cached_token() {
     .await;
     let pool = WorkerPool::spawn(
         store.clone(),
-        Arc::new(EnvelopeRecorder::new(store.clone())),
+        Arc::new(RecordOnly),
         Some(auth.clone()),
         WorkerSettings {
             workers: 1,

@@ -92,6 +92,33 @@ async fn dedupes_by_delivery_id(store: Store) {
     assert_eq!(counts.queued, 2);
 }
 
+/// A group commit larger than one statement's worth of rows, with repeats inside it
+/// and of stored ids, stores each new delivery once and every byte of its body.
+async fn large_batches_store_everything_once(store: Store) {
+    insert(&store, &[delivery("seen-before", Some(1), T0)]).await;
+    let mut batch: Vec<_> = (0..600)
+        .map(|n| delivery(&format!("bulk-{n}"), Some(2), T0))
+        .collect();
+    batch.insert(300, delivery("bulk-7", Some(2), T0));
+    batch.push(delivery("seen-before", Some(1), T0));
+    let outcomes = insert(&store, &batch).await;
+    let new = outcomes.iter().filter(|o| **o == Inserted::New).count();
+    assert_eq!(new, 600);
+    assert_eq!(outcomes[300], Inserted::Duplicate, "the repeat inside the batch");
+    assert_eq!(outcomes[601], Inserted::Duplicate, "the id stored before");
+    let counts = store.inbox_counts().await.unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(counts.queued, 601);
+    let (entry, body) = store
+        .inbox_show("bulk-599")
+        .await
+        .unwrap_or_else(|e| panic!("{e}"))
+        .unwrap_or_else(|| panic!("bulk-599 is stored"));
+    assert_eq!(entry.installation_id, Some(2));
+    let body = body.unwrap_or_else(|| panic!("bulk-599 keeps its body"));
+    assert_eq!(i64::try_from(body.len()).ok(), Some(entry.body_len));
+    assert!(String::from_utf8_lossy(&body).contains(r#""delivery":"bulk-599""#));
+}
+
 async fn leases_hide_items_until_expiry(store: Store) {
     insert(
         &store,
@@ -130,9 +157,10 @@ async fn leases_hide_items_until_expiry(store: Store) {
         "an expired lease cannot complete"
     );
     let ids: Vec<_> = first.iter().map(|l| l.id.clone()).collect();
+    let envelopes: Vec<_> = ids.iter().map(|id| envelope_of(id.as_str())).collect();
     assert_eq!(
         store
-            .inbox_complete_many(&ids, &stale.token, T0)
+            .inbox_complete_many(&ids, &envelopes, &stale.token, T0)
             .await
             .unwrap_or(9),
         0,
@@ -147,11 +175,20 @@ async fn leases_hide_items_until_expiry(store: Store) {
     // Completing a batch counts only what the lease still holds.
     assert_eq!(
         store
-            .inbox_complete_many(&ids, &second[1].token, T0)
+            .inbox_complete_many(&ids, &envelopes, &second[1].token, T0)
             .await
             .unwrap_or(9),
         1
     );
+    // Only the completion that held its lease recorded an envelope.
+    for id in &ids {
+        let recorded = store.inbox_envelope(id.as_str()).await.ok().flatten();
+        assert_eq!(
+            recorded.is_some(),
+            *id == second[1].id,
+            "envelope of {id} recorded only with its own completion"
+        );
+    }
     let counts = store.inbox_counts().await.unwrap_or_else(|e| panic!("{e}"));
     assert_eq!((counts.queued, counts.done), (0, 2));
     assert!(
@@ -355,9 +392,9 @@ async fn purge_and_prune_drop_bodies_only(store: Store) {
     assert!(body.is_some());
 }
 
-async fn envelopes_are_recorded_once(store: Store) {
-    let envelope = Envelope {
-        delivery_id: "e1".into(),
+fn envelope_of(id: &str) -> Envelope {
+    Envelope {
+        delivery_id: id.into(),
         event: "issue_comment".into(),
         action: Some("created".into()),
         installation_id: Some(3),
@@ -365,7 +402,11 @@ async fn envelopes_are_recorded_once(store: Store) {
         sender_type: Some("Bot".into()),
         repository: Some("acme/scrapers".into()),
         from_app: true,
-    };
+    }
+}
+
+async fn envelopes_are_recorded_once(store: Store) {
+    let envelope = envelope_of("e1");
     assert!(
         store
             .inbox_record_envelope(&envelope, T0)
@@ -444,6 +485,7 @@ macro_rules! on_both_backends {
 
 on_both_backends!(
     dedupes_by_delivery_id,
+    large_batches_store_everything_once,
     leases_hide_items_until_expiry,
     concurrent_leases_never_overlap,
     failures_retry_then_dead_letter_then_operator_retry,

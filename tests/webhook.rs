@@ -9,12 +9,12 @@ use axum::Router;
 use axum::body::Body;
 use fixwright::config::{Config, ConfigLayer};
 use fixwright::inbox::{
-    Delivery, DeliveryHandler, EnvelopeRecorder, HandlerError, TokenCache, WorkerPool,
+    Delivery, DeliveryHandler, HandlerError, TokenCache, WorkerPool,
     WorkerSettings,
 };
 use fixwright::server::Edge;
 use fixwright::store::Store;
-use fixwright::store::inbox::{InboxStatus, InstallationId};
+use fixwright::store::inbox::{InboxStatus, InstallationId, Millis};
 use fixwright_testkit::postgres::FreshDatabase;
 use futures::future::BoxFuture;
 use hmac::{Hmac, Mac};
@@ -425,9 +425,10 @@ fn fast_settings(workers: usize, lease: Duration, max_tries: u32) -> WorkerSetti
     }
 }
 
-/// Records envelopes through the shipped recorder and counts what it was given.
+/// Counts what it was given; its one effect, idempotent by delivery id as a handler's
+/// effects must be, is recording the delivery's envelope.
 struct Counting {
-    recorder: EnvelopeRecorder,
+    store: Store,
     handled: Mutex<Vec<String>>,
     observed: Mutex<Vec<String>>,
     /// Deliveries whose first handling records its effect and then hangs, as a worker
@@ -439,7 +440,7 @@ struct Counting {
 impl Counting {
     fn new(store: &Store) -> Self {
         Self {
-            recorder: EnvelopeRecorder::new(store.clone()),
+            store: store.clone(),
             handled: Mutex::default(),
             observed: Mutex::default(),
             hang_once: Mutex::default(),
@@ -458,7 +459,10 @@ impl DeliveryHandler for Counting {
             if let Ok(mut v) = self.handled.lock() {
                 v.push(d.id.to_string());
             }
-            self.recorder.handle(d).await?;
+            self.store
+                .inbox_record_envelope(&d.envelope, Millis::now())
+                .await
+                .map_err(|e| HandlerError::transient(e.to_string()))?;
             let hang = self
                 .hang_once
                 .lock()
@@ -479,7 +483,7 @@ impl DeliveryHandler for Counting {
             if let Ok(mut v) = self.observed.lock() {
                 v.push(d.id.to_string());
             }
-            self.recorder.observe(d).await
+            Ok(())
         })
     }
 }

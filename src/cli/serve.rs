@@ -9,7 +9,7 @@ use crate::config::{Config, ConfigArgs, ConfigError};
 use crate::github::auth::AppSettings;
 use crate::github::deliveries::{DeliveryRecovery, RecoverySettings};
 use crate::github::{AppAuth, AppId, AuthError, SystemClock};
-use crate::inbox::{EnvelopeRecorder, TokenCache, WorkerPool, WorkerSettings};
+use crate::inbox::{RecordOnly, TokenCache, WorkerPool, WorkerSettings};
 use crate::server::{Edge, ops};
 use crate::store::inbox::{InboxError, Millis};
 use crate::store::{Store, StoreError};
@@ -82,7 +82,7 @@ pub async fn run(args: ServeArgs) -> Result<(), ServeError> {
     let edge = Edge::build(&config, store.clone(), stored.clone()).await?;
     let workers = WorkerPool::spawn(
         store.clone(),
-        Arc::new(EnvelopeRecorder::new(store.clone())),
+        Arc::new(RecordOnly),
         app.clone().map(|a| a as Arc<dyn TokenCache>),
         WorkerSettings::from_config(&config),
         stored,

@@ -1,11 +1,10 @@
 //! The seam where later work plugs in: a [`DeliveryHandler`] receives each leased
-//! delivery with its envelope already read, and the shipped [`EnvelopeRecorder`].
+//! delivery with its envelope already read, and the shipped [`RecordOnly`].
 
 use futures::future::BoxFuture;
 
 use super::route::Route;
-use crate::store::Store;
-use crate::store::inbox::{DeliveryId, Envelope, InstallationId, Millis};
+use crate::store::inbox::{DeliveryId, Envelope, InstallationId};
 
 /// A leased delivery, as a handler sees it.
 #[derive(Clone, Debug)]
@@ -63,36 +62,17 @@ pub trait TokenCache: Send + Sync {
     fn forget_installation(&self, installation: InstallationId);
 }
 
-/// Records every delivery's envelope (event, action, installation, sender,
-/// repository) once per delivery id, in the store's `inbox_envelope` table.
-pub struct EnvelopeRecorder {
-    store: Store,
-}
+/// The shipped handler: a delivery starts no work of its own beyond being recorded.
+/// The worker stores every handled delivery's envelope (event, action, installation,
+/// sender, repository) with its completion, once per delivery id.
+pub struct RecordOnly;
 
-impl EnvelopeRecorder {
-    pub fn new(store: Store) -> Self {
-        Self { store }
+impl DeliveryHandler for RecordOnly {
+    fn handle<'a>(&'a self, _delivery: &'a Delivery) -> BoxFuture<'a, Result<(), HandlerError>> {
+        Box::pin(std::future::ready(Ok(())))
     }
 
-    async fn record(&self, delivery: &Delivery) -> Result<(), HandlerError> {
-        let fresh = self
-            .store
-            .inbox_record_envelope(&delivery.envelope, Millis::now())
-            .await
-            .map_err(|e| HandlerError::transient(e.to_string()))?;
-        if !fresh {
-            tracing::info!("envelope already recorded; nothing to do twice");
-        }
-        Ok(())
-    }
-}
-
-impl DeliveryHandler for EnvelopeRecorder {
-    fn handle<'a>(&'a self, delivery: &'a Delivery) -> BoxFuture<'a, Result<(), HandlerError>> {
-        Box::pin(self.record(delivery))
-    }
-
-    fn observe<'a>(&'a self, delivery: &'a Delivery) -> BoxFuture<'a, Result<(), HandlerError>> {
-        Box::pin(self.record(delivery))
+    fn observe<'a>(&'a self, _delivery: &'a Delivery) -> BoxFuture<'a, Result<(), HandlerError>> {
+        Box::pin(std::future::ready(Ok(())))
     }
 }

@@ -13,7 +13,7 @@ use super::handler::{Delivery, DeliveryHandler, HandlerError, TokenCache};
 use super::route::{self, FailureAction, Route};
 use crate::config::Config;
 use crate::store::Store;
-use crate::store::inbox::{DeliveryId, LeaseToken, Leased, Millis};
+use crate::store::inbox::{DeliveryId, Envelope, LeaseToken, Leased, Millis};
 
 /// How the workers run.
 #[derive(Clone, Debug)]
@@ -39,7 +39,7 @@ impl WorkerSettings {
             backoff_base: config.inbox.backoff_base,
             backoff_max: config.inbox.backoff_max,
             max_tries: config.inbox.max_tries,
-            batch: 16,
+            batch: 64,
             idle_poll: Duration::from_secs(1),
             bot_login: config.bot_login(),
         }
@@ -123,12 +123,14 @@ async fn run(shared: Arc<Shared>, mut stopped: watch::Receiver<bool>) {
         {
             Ok(items) if !items.is_empty() => {
                 let mut done = Vec::with_capacity(items.len());
+                let mut envelopes = Vec::with_capacity(items.len());
                 for item in &items {
-                    if process(&shared, item).await {
+                    if let Processed::Done(envelope) = process(&shared, item).await {
                         done.push(item.id.clone());
+                        envelopes.extend(envelope);
                     }
                 }
-                complete(&shared.store, &items[0].token, &done).await;
+                complete(&shared.store, &items[0].token, &done, &envelopes).await;
                 continue;
             }
             Ok(_) => {}
@@ -142,12 +144,16 @@ async fn run(shared: Arc<Shared>, mut stopped: watch::Receiver<bool>) {
     }
 }
 
-/// Successes of one lease are completed together: one write instead of one each.
-async fn complete(store: &Store, token: &LeaseToken, done: &[DeliveryId]) {
+/// Successes of one lease are completed, and their envelopes recorded, together: one
+/// write for the whole lease instead of one or two per delivery.
+async fn complete(store: &Store, token: &LeaseToken, done: &[DeliveryId], envelopes: &[Envelope]) {
     if done.is_empty() {
         return;
     }
-    match store.inbox_complete_many(done, token, Millis::now()).await {
+    match store
+        .inbox_complete_many(done, envelopes, token, Millis::now())
+        .await
+    {
         Ok(n) if n as usize == done.len() => {}
         Ok(n) => tracing::warn!(
             lost = done.len() - n as usize,
@@ -160,9 +166,17 @@ async fn complete(store: &Store, token: &LeaseToken, done: &[DeliveryId]) {
     }
 }
 
-/// Handles one leased delivery and records a failure; `true` means it succeeded and
-/// still needs its completion recorded.
-async fn process(shared: &Shared, item: &Leased) -> bool {
+/// How one leased delivery went.
+enum Processed {
+    /// Handled; its completion (and its envelope, if the body was still stored) is
+    /// recorded with the rest of the lease.
+    Done(Option<Envelope>),
+    /// Failed; rescheduled or dead-lettered already.
+    Failed,
+}
+
+/// Handles one leased delivery and records a failure at once.
+async fn process(shared: &Shared, item: &Leased) -> Processed {
     let span = tracing::info_span!("delivery", delivery = %item.id, event = %item.event, tries = item.tries);
     async {
         let started = Instant::now();
@@ -170,8 +184,8 @@ async fn process(shared: &Shared, item: &Leased) -> bool {
         let store = &shared.store;
         let s = &shared.settings;
         let now = Millis::now();
-        let (label, recorded) = match outcome {
-            Ok(()) => ("done", Ok(true)),
+        let (label, recorded, processed) = match outcome {
+            Ok(envelope) => ("done", Ok(true), Processed::Done(envelope)),
             Err(e) => match route::failure_action(
                 item.tries,
                 s.max_tries,
@@ -182,11 +196,13 @@ async fn process(shared: &Shared, item: &Leased) -> bool {
                 FailureAction::RetryAfter(wait) => {
                     tracing::warn!(error = %e, retry_in = ?wait, "delivery failed; will retry");
                     let at = now.after(wait);
-                    ("retry", store.inbox_reschedule(&item.id, &item.token, &e.message, at).await)
+                    let recorded = store.inbox_reschedule(&item.id, &item.token, &e.message, at).await;
+                    ("retry", recorded, Processed::Failed)
                 }
                 FailureAction::DeadLetter => {
                     tracing::error!(error = %e, "delivery dead-lettered");
-                    ("dead", store.inbox_dead_letter(&item.id, &item.token, &e.message, now).await)
+                    let recorded = store.inbox_dead_letter(&item.id, &item.token, &e.message, now).await;
+                    ("dead", recorded, Processed::Failed)
                 }
             },
         };
@@ -197,17 +213,19 @@ async fn process(shared: &Shared, item: &Leased) -> bool {
         }
         metrics::counter!("fixwright_inbox_processed_total", "outcome" => label).increment(1);
         metrics::histogram!("fixwright_inbox_processing_seconds").record(started.elapsed());
-        label == "done"
+        processed
     }
     .instrument(span)
     .await
 }
 
-async fn dispatch(shared: &Shared, item: &Leased) -> Result<(), HandlerError> {
+/// Hands a delivery to its handler; on success, the envelope to record with its
+/// completion (none when the body is gone).
+async fn dispatch(shared: &Shared, item: &Leased) -> Result<Option<Envelope>, HandlerError> {
     let Some(body) = &item.body else {
         // Purged (uninstalled) or pruned: nothing left to act on.
         tracing::info!("payload no longer stored; nothing to do");
-        return Ok(());
+        return Ok(None);
     };
     let envelope = route::envelope(
         item.id.as_str(),
@@ -251,5 +269,6 @@ async fn dispatch(shared: &Shared, item: &Leased) -> Result<(), HandlerError> {
     AssertUnwindSafe(run)
         .catch_unwind()
         .await
-        .unwrap_or_else(|_| Err(HandlerError::transient("the handler panicked")))
+        .unwrap_or_else(|_| Err(HandlerError::transient("the handler panicked")))?;
+    Ok(Some(delivery.envelope))
 }

@@ -12,7 +12,9 @@ use std::fmt;
 use std::io::Read;
 
 use sqlx::pool::PoolConnection;
-use sqlx::{Connection, PgConnection, Sqlite, SqliteConnection};
+use sqlx::{
+    Connection, Database, Encode, PgConnection, QueryBuilder, Sqlite, SqliteConnection, Type,
+};
 
 use super::Store;
 
@@ -289,11 +291,6 @@ struct LeasedRow {
 const ENTRY_COLUMNS: &str = "delivery_id, event, action, installation_id, status, tries, \
      received_at, last_error, finished_at, body_len, (body_zstd IS NOT NULL) AS has_body";
 
-const INSERT_SQL: &str = "INSERT INTO inbox (delivery_id, event, action, installation_id, \
-     status, tries, received_at, visible_at, last_error, finished_at, body_len, body_zstd) \
-     VALUES ($1, $2, $3, $4, $5, 0, $6, $6, $7, $8, $9, $10) \
-     ON CONFLICT (delivery_id) DO NOTHING";
-
 /// SQLite admits one writer at a time, and a writer that finds the lock taken sleeps
 /// in SQLite's busy handler (1, 2, 5 ... 100 ms), far longer than the write it waits
 /// for. The inbox's writes therefore queue here first, in order and without sleeping,
@@ -355,79 +352,175 @@ impl InboxWriter {
     }
 }
 
+/// Rows per `INSERT`: 10 bound values a row stays far below either backend's limit
+/// on parameters (SQLite 32,766, PostgreSQL 65,535).
+const INSERT_CHUNK: usize = 256;
+
+/// One multi-row `INSERT .. ON CONFLICT DO NOTHING RETURNING delivery_id` for `rows`,
+/// the same text on both backends: one statement, not one round trip per delivery.
+fn insert_statement<'a, DB>(rows: &'a [&'a NewDelivery]) -> QueryBuilder<'a, DB>
+where
+    DB: Database,
+    &'a str: Encode<'a, DB> + Type<DB>,
+    Option<&'a str>: Encode<'a, DB> + Type<DB>,
+    i64: Encode<'a, DB> + Type<DB>,
+    Option<i64>: Encode<'a, DB> + Type<DB>,
+    &'a [u8]: Encode<'a, DB> + Type<DB>,
+{
+    let mut sql = QueryBuilder::new(
+        "INSERT INTO inbox (delivery_id, event, action, installation_id, status, tries, \
+         received_at, visible_at, last_error, finished_at, body_len, body_zstd) ",
+    );
+    sql.push_values(rows, |mut row, d| {
+        let (status, finished) = match d.rejected {
+            Some(_) => (InboxStatus::Rejected, Some(d.received_at.0)),
+            None => (InboxStatus::Queued, None),
+        };
+        row.push_bind(d.id.as_str())
+            .push_bind(d.event.as_str())
+            .push_bind(d.action.as_deref())
+            .push_bind(d.installation.map(|i| i.0))
+            .push_bind(status.as_str())
+            .push("0")
+            .push_bind(d.received_at.0)
+            .push_bind(d.received_at.0)
+            .push_bind(d.rejected.as_deref())
+            .push_bind(finished)
+            .push_bind(d.body_len)
+            .push_bind(&d.body_zstd[..]);
+    });
+    sql.push(" ON CONFLICT (delivery_id) DO NOTHING RETURNING delivery_id");
+    sql
+}
+
+/// The deliveries of `batch` that can be new: the first of each delivery id (GitHub
+/// may send one id twice within a batch's few milliseconds).
+fn first_of_each_id(batch: &[NewDelivery]) -> Vec<&NewDelivery> {
+    let mut seen = HashSet::with_capacity(batch.len());
+    batch.iter().filter(|d| seen.insert(d.id.as_str())).collect()
+}
+
+/// Per delivery of `batch`, in order: new if its id came back from the `INSERT`s and
+/// it is that id's first occurrence in the batch.
+fn outcomes(batch: &[NewDelivery], mut stored: HashSet<String>) -> Vec<Inserted> {
+    batch
+        .iter()
+        .map(|d| {
+            if stored.remove(d.id.as_str()) {
+                Inserted::New
+            } else {
+                Inserted::Duplicate
+            }
+        })
+        .collect()
+}
+
+/// Stores `batch` in one transaction through `conn`, whichever backend it is.
+macro_rules! insert_batch {
+    ($conn:expr, $batch:expr) => {{
+        let batch: &[NewDelivery] = $batch;
+        let rows = first_of_each_id(batch);
+        let mut tx = $conn.begin().await?;
+        let mut stored = HashSet::with_capacity(rows.len());
+        for chunk in rows.chunks(INSERT_CHUNK) {
+            let ids: Vec<(String,)> = insert_statement(chunk)
+                .build_query_as()
+                .fetch_all(&mut *tx)
+                .await?;
+            stored.extend(ids.into_iter().map(|(id,)| id));
+        }
+        tx.commit().await?;
+        Ok::<_, InboxError>(outcomes(batch, stored))
+    }};
+}
+
+/// `INSERT`s `rows` into `inbox_envelope`, keeping the first record of each delivery.
+fn envelope_insert<'a, DB>(rows: &'a [&'a Envelope], now: Millis) -> QueryBuilder<'a, DB>
+where
+    DB: Database,
+    &'a str: Encode<'a, DB> + Type<DB>,
+    Option<&'a str>: Encode<'a, DB> + Type<DB>,
+    i64: Encode<'a, DB> + Type<DB>,
+    Option<i64>: Encode<'a, DB> + Type<DB>,
+    bool: Encode<'a, DB> + Type<DB>,
+{
+    let mut sql = QueryBuilder::new(
+        "INSERT INTO inbox_envelope (delivery_id, event, action, installation_id, sender_login, \
+         sender_type, repository, from_app, recorded_at) ",
+    );
+    sql.push_values(rows, |mut row, e| {
+        row.push_bind(e.delivery_id.as_str())
+            .push_bind(e.event.as_str())
+            .push_bind(e.action.as_deref())
+            .push_bind(e.installation_id)
+            .push_bind(e.sender_login.as_deref())
+            .push_bind(e.sender_type.as_deref())
+            .push_bind(e.repository.as_deref())
+            .push_bind(e.from_app)
+            .push_bind(now.0);
+    });
+    sql.push(" ON CONFLICT (delivery_id) DO NOTHING");
+    sql
+}
+
+/// Marks `ids` done if `token` still holds them, returning those it did.
+fn complete_update<'a, DB>(ids: &'a [DeliveryId], token: &'a LeaseToken, now: Millis) -> QueryBuilder<'a, DB>
+where
+    DB: Database,
+    &'a str: Encode<'a, DB> + Type<DB>,
+    i64: Encode<'a, DB> + Type<DB>,
+{
+    let mut sql = QueryBuilder::new("UPDATE inbox SET status = 'done', finished_at = ");
+    sql.push_bind(now.0)
+        .push(", lease_token = NULL, last_error = NULL WHERE status = 'queued' AND lease_token = ")
+        .push_bind(token.0.as_str())
+        .push(" AND delivery_id IN (");
+    let mut list = sql.separated(", ");
+    for id in ids {
+        list.push_bind(id.as_str());
+    }
+    sql.push(") RETURNING delivery_id");
+    sql
+}
+
+/// Completes a lease's successes and records their envelopes in one transaction on
+/// `pool`, whichever backend it is (see [`Store::inbox_complete_many`]).
+macro_rules! complete_batch {
+    ($pool:expr, $ids:expr, $envelopes:expr, $token:expr, $now:expr) => {{
+        let mut tx = $pool.begin().await?;
+        let mut held = HashSet::with_capacity($ids.len());
+        for chunk in $ids.chunks(INSERT_CHUNK) {
+            let rows: Vec<(String,)> = complete_update(chunk, $token, $now)
+                .build_query_as()
+                .fetch_all(&mut *tx)
+                .await?;
+            held.extend(rows.into_iter().map(|(id,)| id));
+        }
+        let record: Vec<&Envelope> = $envelopes
+            .iter()
+            .filter(|e| held.contains(e.delivery_id.as_str()))
+            .collect();
+        for chunk in record.chunks(INSERT_CHUNK) {
+            envelope_insert(chunk, $now).build().execute(&mut *tx).await?;
+        }
+        tx.commit().await?;
+        Ok(held.len() as u64)
+    }};
+}
+
 async fn insert_sqlite(
     conn: &mut SqliteConnection,
     batch: &[NewDelivery],
 ) -> Result<Vec<Inserted>, InboxError> {
     let _writing = SQLITE_WRITES.lock().await;
-    let mut tx = conn.begin().await?;
-    let mut outcomes = Vec::with_capacity(batch.len());
-    for d in batch {
-        let status = if d.rejected.is_some() {
-            InboxStatus::Rejected
-        } else {
-            InboxStatus::Queued
-        };
-        let finished = d.rejected.as_ref().map(|_| d.received_at.0);
-        let affected = sqlx::query(INSERT_SQL)
-            .bind(d.id.as_str())
-            .bind(&d.event)
-            .bind(d.action.as_deref())
-            .bind(d.installation.map(|i| i.0))
-            .bind(status.as_str())
-            .bind(d.received_at.0)
-            .bind(d.rejected.as_deref())
-            .bind(finished)
-            .bind(d.body_len)
-            .bind(&d.body_zstd[..])
-            .execute(&mut *tx)
-            .await?
-            .rows_affected();
-        outcomes.push(if affected == 1 {
-            Inserted::New
-        } else {
-            Inserted::Duplicate
-        });
-    }
-    tx.commit().await?;
-    Ok(outcomes)
+    insert_batch!(conn, batch)
 }
 
 async fn insert_pg(
     conn: &mut PgConnection,
     batch: &[NewDelivery],
 ) -> Result<Vec<Inserted>, InboxError> {
-    let mut tx = conn.begin().await?;
-    let mut outcomes = Vec::with_capacity(batch.len());
-    for d in batch {
-        let status = if d.rejected.is_some() {
-            InboxStatus::Rejected
-        } else {
-            InboxStatus::Queued
-        };
-        let finished = d.rejected.as_ref().map(|_| d.received_at.0);
-        let affected = sqlx::query(INSERT_SQL)
-            .bind(d.id.as_str())
-            .bind(&d.event)
-            .bind(d.action.as_deref())
-            .bind(d.installation.map(|i| i.0))
-            .bind(status.as_str())
-            .bind(d.received_at.0)
-            .bind(d.rejected.as_deref())
-            .bind(finished)
-            .bind(d.body_len)
-            .bind(&d.body_zstd[..])
-            .execute(&mut *tx)
-            .await?
-            .rows_affected();
-        outcomes.push(if affected == 1 {
-            Inserted::New
-        } else {
-            Inserted::Duplicate
-        });
-    }
-    tx.commit().await?;
-    Ok(outcomes)
+    insert_batch!(conn, batch)
 }
 
 impl Store {
@@ -568,41 +661,27 @@ impl Store {
         Ok(n == 1)
     }
 
-    /// Marks several deliveries of one lease done in one statement; returns how many
-    /// were still held by `token` (the others' outcomes are dropped, as in
-    /// [`Store::inbox_complete`]).
+    /// Marks deliveries of one lease done and records the envelopes among `envelopes`
+    /// of those still held by `token`, in one transaction: a batch of work costs one
+    /// write, not one per delivery. Returns how many were still held; the others'
+    /// outcomes are dropped, as in [`Store::inbox_complete`].
     pub async fn inbox_complete_many(
         &self,
         ids: &[DeliveryId],
+        envelopes: &[Envelope],
         token: &LeaseToken,
         now: Millis,
     ) -> Result<u64, InboxError> {
-        let ids: Vec<&str> = ids.iter().map(DeliveryId::as_str).collect();
-        const SET: &str = "UPDATE inbox SET status = 'done', finished_at = $1, lease_token = NULL, \
-                           last_error = NULL WHERE lease_token = $2 AND status = 'queued' AND ";
-        Ok(match self {
+        if ids.is_empty() {
+            return Ok(0);
+        }
+        match self {
             Store::Sqlite(pool) => {
-                let json = serde_json::to_string(&ids)
-                    .map_err(|e| InboxError::Corrupt(format!("id list: {e}")))?;
                 let _writing = SQLITE_WRITES.lock().await;
-                sqlx::query(&format!(
-                    "{SET}delivery_id IN (SELECT value FROM json_each($3))"
-                ))
-                .bind(now.0)
-                .bind(&token.0)
-                .bind(json)
-                .execute(pool)
-                .await?
-                .rows_affected()
+                complete_batch!(pool, ids, envelopes, token, now)
             }
-            Store::Postgres(pool) => sqlx::query(&format!("{SET}delivery_id = ANY($3)"))
-                .bind(now.0)
-                .bind(&token.0)
-                .bind(&ids)
-                .execute(pool)
-                .await?
-                .rows_affected(),
-        })
+            Store::Postgres(pool) => complete_batch!(pool, ids, envelopes, token, now),
+        }
     }
 
     /// Puts a leased delivery back, visible again at `visible_at`, keeping `error`.
@@ -762,23 +841,18 @@ impl Store {
         envelope: &Envelope,
         now: Millis,
     ) -> Result<bool, InboxError> {
-        let n = execute_both!(
-            self,
-            "INSERT INTO inbox_envelope (delivery_id, event, action, installation_id, sender_login, \
-             sender_type, repository, from_app, recorded_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) \
-             ON CONFLICT (delivery_id) DO NOTHING",
-            [
-                &envelope.delivery_id,
-                &envelope.event,
-                envelope.action.as_deref(),
-                envelope.installation_id,
-                envelope.sender_login.as_deref(),
-                envelope.sender_type.as_deref(),
-                envelope.repository.as_deref(),
-                envelope.from_app,
-                now.0
-            ]
-        );
+        let rows = [envelope];
+        let n = match self {
+            Store::Sqlite(pool) => {
+                let _writing = SQLITE_WRITES.lock().await;
+                envelope_insert(&rows, now).build().execute(pool).await?.rows_affected()
+            }
+            Store::Postgres(pool) => envelope_insert(&rows, now)
+                .build()
+                .execute(pool)
+                .await?
+                .rows_affected(),
+        };
         Ok(n == 1)
     }
 
