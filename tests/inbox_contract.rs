@@ -104,7 +104,11 @@ async fn large_batches_store_everything_once(store: Store) {
     let outcomes = insert(&store, &batch).await;
     let new = outcomes.iter().filter(|o| **o == Inserted::New).count();
     assert_eq!(new, 600);
-    assert_eq!(outcomes[300], Inserted::Duplicate, "the repeat inside the batch");
+    assert_eq!(
+        outcomes[300],
+        Inserted::Duplicate,
+        "the repeat inside the batch"
+    );
     assert_eq!(outcomes[601], Inserted::Duplicate, "the id stored before");
     let counts = store.inbox_counts().await.unwrap_or_else(|e| panic!("{e}"));
     assert_eq!(counts.queued, 601);
@@ -612,4 +616,53 @@ async fn migrations_postgres_apply_on_non_empty_database() {
     if let Store::Postgres(pool) = store {
         pool.close().await;
     }
+}
+
+/// Commits never checkpoint on SQLite; the store's background task copies the log
+/// back into the database file while it stays open.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sqlite_log_is_checkpointed_in_the_background() {
+    let (store, dir) = sqlite_store().await;
+    let file = dir.path().join("inbox.db");
+    let size = || std::fs::metadata(&file).map(|m| m.len()).unwrap_or(0);
+    let before = size();
+    // Bodies that do not compress, so the log really holds megabytes.
+    let mut state = 0x9e37_79b9_7f4a_7c15_u64;
+    let mut noise = || {
+        state ^= state << 13;
+        state ^= state >> 7;
+        state ^= state << 17;
+        state
+    };
+    for round in 0..4 {
+        let batch: Vec<_> = (0..200)
+            .map(|n| {
+                let body: String = (0..200).map(|_| format!("{:016x}", noise())).collect();
+                NewDelivery::new(
+                    id(&format!("wal-{round}-{n}")),
+                    "push".to_owned(),
+                    None,
+                    None,
+                    None,
+                    T0,
+                    format!(r#"{{"noise":"{body}"}}"#).as_bytes(),
+                )
+                .unwrap_or_else(|e| panic!("{e}"))
+            })
+            .collect();
+        insert(&store, &batch).await;
+    }
+    let mut grown = false;
+    for _ in 0..50 {
+        if size() > before + 500_000 {
+            grown = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert!(
+        grown,
+        "the database file grew from {before} to only {} bytes: the log was not checkpointed",
+        size()
+    );
 }

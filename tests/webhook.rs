@@ -9,8 +9,7 @@ use axum::Router;
 use axum::body::Body;
 use fixwright::config::{Config, ConfigLayer};
 use fixwright::inbox::{
-    Delivery, DeliveryHandler, HandlerError, TokenCache, WorkerPool,
-    WorkerSettings,
+    Delivery, DeliveryHandler, HandlerError, TokenCache, WorkerPool, WorkerSettings,
 };
 use fixwright::server::Edge;
 use fixwright::store::Store;

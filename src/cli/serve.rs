@@ -103,7 +103,7 @@ pub async fn run(args: ServeArgs) -> Result<(), ServeError> {
             let _ = stopped.wait_for(|stop| *stop).await;
         }))
     });
-    let pruner = tokio::spawn(prune_bodies(store, config.inbox.raw_body_retention));
+    let pruner = tokio::spawn(prune_bodies(store.clone(), config.inbox.raw_body_retention));
 
     let listener = tokio::net::TcpListener::bind(config.listen)
         .await
@@ -128,6 +128,8 @@ pub async fn run(args: ServeArgs) -> Result<(), ServeError> {
         }
     }
     workers.shutdown().await;
+    // Closing lets SQLite checkpoint what is left of its log; don't wait forever.
+    let _ = tokio::time::timeout(Duration::from_secs(5), store.close()).await;
     served.map_err(ServeError::Serve)
 }
 

@@ -8,6 +8,6 @@ mod handler;
 mod route;
 mod worker;
 
-pub use handler::{Delivery, DeliveryHandler, RecordOnly, HandlerError, TokenCache};
+pub use handler::{Delivery, DeliveryHandler, HandlerError, RecordOnly, TokenCache};
 pub use route::{FailureAction, Route, backoff, envelope, failure_action, route};
 pub use worker::{WorkerPool, WorkerSettings};

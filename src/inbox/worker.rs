@@ -122,6 +122,10 @@ async fn run(shared: Arc<Shared>, mut stopped: watch::Receiver<bool>) {
             .await
         {
             Ok(items) if !items.is_empty() => {
+                if items.len() == s.batch as usize {
+                    // More may be waiting: wake one more worker to share the backlog.
+                    shared.stored.notify_one();
+                }
                 let mut done = Vec::with_capacity(items.len());
                 let mut envelopes = Vec::with_capacity(items.len());
                 for item in &items {

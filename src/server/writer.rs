@@ -45,8 +45,8 @@ impl WriterHandle {
     }
 }
 
-/// Starts the writer task. `stored` is notified after every commit that stored a new
-/// delivery, so idle workers wake without polling. The task ends when every handle
+/// Starts the writer task. `stored` is notified (`notify_one`) after every commit that
+/// stored a new delivery, so an idle worker wakes without polling. The task ends when every handle
 /// is dropped.
 pub fn spawn(mut writer: InboxWriter, stored: Arc<Notify>) -> (WriterHandle, JoinHandle<()>) {
     let (tx, mut rx) = mpsc::channel::<Request>(MAX_BATCH * 4);
@@ -67,7 +67,8 @@ pub fn spawn(mut writer: InboxWriter, stored: Arc<Notify>) -> (WriterHandle, Joi
             match result {
                 Ok(outcomes) => {
                     if outcomes.contains(&Inserted::New) {
-                        stored.notify_waiters();
+                        // One worker wakes; it wakes the next if it finds a full batch.
+                        stored.notify_one();
                     }
                     for (reply, outcome) in replies.into_iter().zip(outcomes) {
                         // A requester that gave up (client gone) needs no answer.

@@ -48,12 +48,16 @@ impl Store {
                 .journal_mode(SqliteJournalMode::Wal)
                 .synchronous(SqliteSynchronous::Normal)
                 .busy_timeout(Duration::from_secs(5))
-                .foreign_keys(true);
+                .foreign_keys(true)
+                // Checkpoints run in the background (see `checkpoint_in_background`),
+                // never inside a commit that someone is waiting on.
+                .pragma("wal_autocheckpoint", "0");
             let pool = SqlitePoolOptions::new()
                 .max_connections(8)
                 .connect_with(options)
                 .await
                 .map_err(StoreError::Connect)?;
+            tokio::spawn(checkpoint_in_background(pool.clone()));
             Store::Sqlite(pool)
         } else if url.starts_with("postgres:") || url.starts_with("postgresql:") {
             let pool = PgPoolOptions::new()
@@ -70,6 +74,14 @@ impl Store {
         Ok(store)
     }
 
+    /// Closes every connection; on SQLite the last one to close checkpoints the WAL.
+    pub async fn close(&self) {
+        match self {
+            Store::Sqlite(pool) => pool.close().await,
+            Store::Postgres(pool) => pool.close().await,
+        }
+    }
+
     /// Applies every pending migration of this backend.
     pub async fn migrate(&self) -> Result<(), StoreError> {
         match self {
@@ -84,6 +96,32 @@ impl Store {
         match self {
             Store::Sqlite(pool) => sqlx::query("SELECT 1").execute(pool).await.is_ok(),
             Store::Postgres(pool) => sqlx::query("SELECT 1").execute(pool).await.is_ok(),
+        }
+    }
+}
+
+/// How often the SQLite write-ahead log is copied back into the database file.
+const CHECKPOINT_EVERY: Duration = Duration::from_millis(200);
+
+/// Copies the SQLite write-ahead log back into the database file, off every commit's
+/// path. SQLite's own automatic checkpoint runs inside whichever commit crosses 1,000
+/// pages: a webhook batch waiting on that commit would wait for the copy and its
+/// fsync too. A passive checkpoint takes no lock writers need, so commits go on
+/// while it runs. Ends when the pool is closed; the last connection to close
+/// checkpoints whatever is left.
+async fn checkpoint_in_background(pool: SqlitePool) {
+    let mut tick = tokio::time::interval(CHECKPOINT_EVERY);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    while !pool.is_closed() {
+        tick.tick().await;
+        if let Err(e) = sqlx::query("PRAGMA wal_checkpoint(PASSIVE)")
+            .execute(&pool)
+            .await
+        {
+            if pool.is_closed() {
+                return;
+            }
+            tracing::warn!(error = %e, "cannot checkpoint the SQLite write-ahead log");
         }
     }
 }
