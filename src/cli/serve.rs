@@ -97,7 +97,9 @@ pub async fn run(args: ServeArgs) -> Result<(), ServeError> {
                 interval: config.inbox.recovery_interval,
                 ..RecoverySettings::default()
             },
-        );
+        )
+        // Replicas sharing a PostgreSQL database take turns.
+        .taking_turns(Arc::new(store.clone()));
         let mut stopped = stopped.clone();
         tokio::spawn(recovery.run(async move {
             let _ = stopped.wait_for(|stop| *stop).await;
