@@ -545,3 +545,138 @@ async fn recovery_with_the_sqlite_inbox_as_ledger_redelivers_only_what_it_lacks(
     assert_eq!(fake.redelivery_attempts().len(), 2);
     fake.assert_clean();
 }
+
+/// Whether some session holds the advisory lock of recovery turns in this database.
+async fn recovery_turn_held(store: &Store) -> bool {
+    let Store::Postgres(pool) = store else {
+        panic!("a PostgreSQL store")
+    };
+    let key = fixwright::store::turns::TurnKind::DeliveryRecovery.key();
+    let held: i64 = sqlx::query_scalar(
+        "SELECT count(*) FROM pg_locks \
+         WHERE locktype = 'advisory' AND granted AND objsubid = 1 \
+           AND database = (SELECT oid FROM pg_database WHERE datname = current_database()) \
+           AND ((classid::bigint << 32) | objid::bigint) = $1",
+    )
+    .bind(key)
+    .fetch_one(pool)
+    .await
+    .unwrap();
+    held > 0
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn replicas_sharing_postgres_take_turns_at_recovery() {
+    let fake = FakeGitHub::start()
+        .await
+        .expect("fake GitHub starts (run `bash scripts/test-setup` first)");
+    let auth = app_auth(&fake, fake.app_private_key_pem().as_bytes()).await;
+    let db = fixwright_testkit::postgres::FreshDatabase::create().await;
+    let stores = [
+        Store::open(db.url()).await.unwrap(),
+        Store::open(db.url()).await.unwrap(),
+    ];
+    let settings = RecoverySettings {
+        settle: chrono::TimeDelta::zero(),
+        interval: std::time::Duration::from_secs(300),
+        ..RecoverySettings::default()
+    };
+    let [a, b] = stores.clone().map(|store| {
+        Arc::new(
+            DeliveryRecovery::new(
+                auth.app_client(),
+                Arc::new(store.clone()),
+                Arc::new(SystemClock),
+                settings.clone(),
+            )
+            .taking_turns(Arc::new(store)),
+        )
+    });
+    let sorted = |mut ids: Vec<u64>| {
+        ids.sort();
+        ids
+    };
+
+    // Both replicas start a round at once; the pass is slowed so the rounds overlap.
+    let lost: Vec<u64> = (0..3)
+        .map(|i| fake.add_hook_delivery(delivery(&format!("lost-{i}"), 502)))
+        .collect();
+    fake.fail(
+        "apps/list-webhook-deliveries",
+        Failure::Delay(std::time::Duration::from_secs(2)),
+        1,
+    );
+    let (ra, rb) = tokio::join!(a.run_turn(), b.run_turn());
+    let reports: Vec<_> = [ra.unwrap(), rb.unwrap()].into_iter().flatten().collect();
+    assert_eq!(reports.len(), 1, "exactly one replica ran the pass");
+    assert_eq!(
+        sorted(reports[0].redelivered.iter().map(|d| d.0).collect()),
+        lost
+    );
+    assert_eq!(
+        sorted(fake.redelivery_attempts()),
+        lost,
+        "each missing delivery was asked for once"
+    );
+    assert_eq!(fake.request_count("apps/list-webhook-deliveries"), 1);
+    assert!(
+        !recovery_turn_held(&stores[0]).await,
+        "the turn was given back"
+    );
+    // The redeliveries reach the edge, which stores them.
+    let comment = serde_json::json!({"action": "created", "sender": {"login": "alice"}});
+    for i in 0..3 {
+        store_delivery(&stores[0], &format!("lost-{i}"), "issue_comment", &comment).await;
+    }
+
+    // Replica A takes the turn and hangs in its pass; B skips its rounds meanwhile.
+    let later: Vec<u64> = (0..2)
+        .map(|i| fake.add_hook_delivery(delivery(&format!("later-{i}"), 0)))
+        .collect();
+    fake.fail(
+        "apps/list-webhook-deliveries",
+        Failure::Delay(std::time::Duration::from_secs(120)),
+        1,
+    );
+    let hanging = tokio::spawn({
+        let a = a.clone();
+        async move { a.run_turn().await }
+    });
+    let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(20);
+    while !recovery_turn_held(&stores[1]).await {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "replica A never took the turn"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    assert!(
+        b.run_turn().await.unwrap().is_none(),
+        "B skips while A holds the turn"
+    );
+    assert_eq!(fake.redelivery_attempts().len(), 3);
+
+    // A goes away without giving the turn back (its process dies): B takes over.
+    hanging.abort();
+    assert!(hanging.await.unwrap_err().is_cancelled());
+    let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(30);
+    let report = loop {
+        if let Some(report) = b.run_turn().await.unwrap() {
+            break report;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "B never took over from the vanished holder"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    };
+    assert_eq!(
+        sorted(report.redelivered.iter().map(|d| d.0).collect()),
+        later
+    );
+    assert_eq!(
+        sorted(fake.redelivery_attempts()),
+        sorted(lost.iter().chain(&later).copied().collect())
+    );
+    fake.assert_clean();
+}

@@ -386,6 +386,34 @@ async fn merge_is_guarded_by_the_head_sha() {
         w.main_sha.0,
         "nothing merged"
     );
+    assert_eq!(
+        w.fake.request_count("pulls/merge"),
+        1,
+        "a 409 is surfaced, not retried"
+    );
+
+    // A 409 while the head is unchanged (the base moved under the merge) is
+    // reported with GitHub's reason, after reading the pull request, and not repeated.
+    w.fake.fail("pulls/merge", Failure::Conflict, 1);
+    let outcome = w
+        .client
+        .merge_pull_request(&w.repo, pr.number, &head, MergeMethod::Squash, None)
+        .await
+        .unwrap();
+    assert!(
+        matches!(outcome, MergeOutcome::Conflict { .. }),
+        "{outcome:?}"
+    );
+    assert_eq!(w.fake.request_count("pulls/merge"), 2);
+    assert!(
+        w.sleeper.waits().is_empty(),
+        "no backoff: nothing was retried"
+    );
+    assert_eq!(
+        w.fake.branch_sha("acme", "scrapers", "main").unwrap(),
+        w.main_sha.0,
+        "nothing merged"
+    );
 
     let outcome = w
         .client
@@ -634,5 +662,178 @@ async fn workflow_runs_and_their_logs() {
         .await
         .unwrap();
     assert!(String::from_utf8_lossy(&log).contains("KeyError: 'price'"));
+    w.fake.assert_clean();
+}
+
+/// Lists longer than one page of 100 are read to their end, page by page,
+/// following GitHub's `Link: rel="next"`.
+#[tokio::test]
+async fn list_calls_follow_every_page() {
+    let w = world().await;
+    let (owner, name) = ("acme", "scrapers");
+
+    // Pull request files: a fix touching 130 files.
+    let files: Vec<(String, Option<String>)> = (0..130)
+        .map(|i| {
+            (
+                format!("tests/files/page_{i:03}.html"),
+                Some(format!("<p>{i}</p>\n")),
+            )
+        })
+        .collect();
+    let changes: Vec<(&str, Option<&str>)> = files
+        .iter()
+        .map(|(p, c)| (p.as_str(), c.as_deref()))
+        .collect();
+    w.fake
+        .commit(owner, name, "fixwright/many/01", &changes, "Many fixtures")
+        .unwrap();
+    let number = w
+        .fake
+        .open_pull_request(
+            owner,
+            name,
+            "fixwright[bot]",
+            "fixwright/many/01",
+            "main",
+            "Many",
+        )
+        .unwrap();
+    let listed = w
+        .client
+        .list_pull_request_files(&w.repo, PullRequestNumber(number))
+        .await
+        .unwrap();
+    let mut names: Vec<&str> = listed.iter().map(|f| f.filename.as_str()).collect();
+    names.sort();
+    let mut expected: Vec<&str> = files.iter().map(|(p, _)| p.as_str()).collect();
+    expected.sort();
+    assert_eq!(names, expected);
+    assert!(
+        listed
+            .iter()
+            .all(|f| f.status == "added" && f.additions == 1)
+    );
+    assert_eq!(w.fake.request_count("pulls/list-files"), 2);
+
+    // Comments: 150 on the pull request, oldest first; `since` narrows.
+    for i in 0..150 {
+        w.fake
+            .add_comment(owner, name, number, "alice", &format!("comment {i}"))
+            .unwrap();
+    }
+    let comments = w
+        .client
+        .list_comments(&w.repo, IssueNumber(number), None)
+        .await
+        .unwrap();
+    let bodies: Vec<String> = comments.iter().filter_map(|c| c.body.clone()).collect();
+    assert_eq!(
+        bodies,
+        (0..150).map(|i| format!("comment {i}")).collect::<Vec<_>>()
+    );
+    assert_eq!(w.fake.request_count("issues/list-comments"), 2);
+    let later = w
+        .client
+        .list_comments(
+            &w.repo,
+            IssueNumber(number),
+            Some(chrono::Utc::now() + chrono::TimeDelta::hours(1)),
+        )
+        .await
+        .unwrap();
+    assert!(later.is_empty(), "{later:?}");
+
+    // Labels on the pull request and on the repository.
+    let labels: Vec<String> = (0..105).map(|i| format!("area {i:03}")).collect();
+    w.client
+        .add_labels(&w.repo, IssueNumber(number), &labels)
+        .await
+        .unwrap();
+    let on_pr = w
+        .client
+        .list_labels(&w.repo, IssueNumber(number))
+        .await
+        .unwrap();
+    let mut on_pr: Vec<String> = on_pr.into_iter().map(|l| l.name).collect();
+    on_pr.sort();
+    assert_eq!(on_pr, labels);
+    assert_eq!(w.fake.request_count("issues/list-labels-on-issue"), 2);
+    let in_repo = w.client.list_repo_labels(&w.repo).await.unwrap();
+    assert!(in_repo.len() >= 105, "{}", in_repo.len());
+    assert!(w.fake.request_count("issues/list-labels-for-repo") >= 2);
+
+    // Check runs on one commit: 120 of them, and the one a retry looks for is on page 2.
+    let last_id = w.fake.world(|world| {
+        let mut last = 0;
+        for i in 0..120u64 {
+            let id = world.next_id();
+            let run = fixwright_testkit::github::CheckRun {
+                id,
+                name: "fixwright/pytest".into(),
+                head_sha: w.main_sha.0.clone(),
+                status: "completed".into(),
+                conclusion: Some("success".into()),
+                external_id: Some(format!("attempt-{i:03}")),
+                details_url: None,
+                title: None,
+                summary: None,
+                text: None,
+                annotations: Vec::new(),
+                started_at: chrono::Utc::now(),
+                completed_at: Some(chrono::Utc::now()),
+                writes: 1,
+            };
+            world
+                .repo_mut(owner, name)
+                .unwrap()
+                .check_runs
+                .insert(id, run);
+            last = id;
+        }
+        last
+    });
+    let runs = w
+        .client
+        .list_check_runs(&w.repo, &w.main_sha, None)
+        .await
+        .unwrap();
+    assert_eq!(runs.len(), 120);
+    assert_eq!(w.fake.request_count("checks/list-for-ref"), 2);
+    let found = w
+        .client
+        .find_check_run(&w.repo, &w.main_sha, "fixwright/pytest", "attempt-119")
+        .await
+        .unwrap()
+        .expect("the last run is found on the second page");
+    assert_eq!(found.id.0, last_id);
+
+    // Workflow runs: 101 runs of one workflow.
+    for i in 0..101 {
+        w.fake
+            .add_workflow_run(
+                owner,
+                name,
+                WorkflowRunSeed {
+                    name: format!("scrape {i}"),
+                    path: ".github/workflows/scrape.yml".into(),
+                    head_branch: "main".into(),
+                    head_sha: w.main_sha.0.clone(),
+                    event: "schedule".into(),
+                    status: "completed".into(),
+                    conclusion: Some("success".into()),
+                    logs: vec![("scrape/1_run.txt".into(), "ok\n".into())],
+                },
+            )
+            .unwrap();
+    }
+    let filter = fixwright::github::ops::actions::RunFilter {
+        workflow: Some("scrape.yml".into()),
+        ..Default::default()
+    };
+    let runs = w.client.list_workflow_runs(&w.repo, &filter).await.unwrap();
+    assert_eq!(runs.len(), 101);
+    assert_eq!(runs[0].name.as_deref(), Some("scrape 100"), "newest first");
+    assert_eq!(w.fake.request_count("actions/list-workflow-runs"), 2);
     w.fake.assert_clean();
 }

@@ -8,8 +8,9 @@ use tokio::sync::{Notify, watch};
 use crate::config::{Config, ConfigArgs, ConfigError};
 use crate::github::auth::AppSettings;
 use crate::github::deliveries::{DeliveryRecovery, RecoverySettings};
-use crate::github::{AppAuth, AppId, AuthError, SystemClock};
-use crate::inbox::{RecordOnly, TokenCache, WorkerPool, WorkerSettings};
+use crate::github::onboarding::Onboarding;
+use crate::github::{AppAuth, AppId, AuthError, OpsError, SystemClock};
+use crate::inbox::{DeliveryHandler, RecordOnly, TokenCache, WorkerPool, WorkerSettings};
 use crate::server::{Edge, ops};
 use crate::store::inbox::{InboxError, Millis};
 use crate::store::{Store, StoreError};
@@ -33,6 +34,13 @@ pub enum ServeError {
     },
     #[error(transparent)]
     Auth(#[from] AuthError),
+    #[error("GitHub refused the App's credentials (app_id {app_id}, private key {key}): {source}")]
+    Credentials {
+        app_id: u64,
+        key: std::path::PathBuf,
+        #[source]
+        source: OpsError,
+    },
     #[error(transparent)]
     Store(#[from] StoreError),
     #[error(transparent)]
@@ -55,7 +63,7 @@ pub async fn run(args: ServeArgs) -> Result<(), ServeError> {
                 .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
         )
         .try_init();
-    let config = args.config.load()?;
+    let mut config = args.config.load()?;
     config.require_webhook_secrets()?;
     std::fs::create_dir_all(&config.data_dir).map_err(|source| ServeError::DataDir {
         path: config.data_dir.clone(),
@@ -63,6 +71,9 @@ pub async fn run(args: ServeArgs) -> Result<(), ServeError> {
     })?;
     // Before the store: a bad key should fail start-up before anything is migrated.
     let app = app_auth(&config)?;
+    if let Some(app) = &app {
+        check_credentials(app, &mut config).await?;
+    }
     let store = Store::open(&config.database_url).await?;
     if config.inbox.workers == 0 {
         tracing::warn!(
@@ -80,9 +91,18 @@ pub async fn run(args: ServeArgs) -> Result<(), ServeError> {
 
     let stored = Arc::new(Notify::new());
     let edge = Edge::build(&config, store.clone(), stored.clone()).await?;
+    let record: Arc<dyn DeliveryHandler> = Arc::new(RecordOnly);
+    let handler: Arc<dyn DeliveryHandler> = match &app {
+        Some(app) => Arc::new(Onboarding::new(
+            app.clone(),
+            record,
+            crate::repair::steps::global_mode(config.mode),
+        )),
+        None => record,
+    };
     let workers = WorkerPool::spawn(
         store.clone(),
-        Arc::new(RecordOnly),
+        handler,
         app.clone().map(|a| a as Arc<dyn TokenCache>),
         WorkerSettings::from_config(&config),
         stored,
@@ -97,7 +117,9 @@ pub async fn run(args: ServeArgs) -> Result<(), ServeError> {
                 interval: config.inbox.recovery_interval,
                 ..RecoverySettings::default()
             },
-        );
+        )
+        // Replicas sharing a PostgreSQL database take turns.
+        .taking_turns(Arc::new(store.clone()));
         let mut stopped = stopped.clone();
         tokio::spawn(recovery.run(async move {
             let _ = stopped.wait_for(|stop| *stop).await;
@@ -146,6 +168,42 @@ fn app_auth(config: &Config) -> Result<Option<Arc<AppAuth>>, AuthError> {
         Arc::new(SystemClock),
     )
     .map(|auth| Some(Arc::new(auth)))
+}
+
+/// Asks GitHub who the App is. Credentials GitHub refuses (a key of another
+/// App, an unknown id) stop start-up; an unreachable GitHub only warns, so
+/// deliveries are still received and stored. The App's slug fills in
+/// `app_slug` when it is not configured, so the App's own events start no work.
+async fn check_credentials(app: &Arc<AppAuth>, config: &mut Config) -> Result<(), ServeError> {
+    let found = match app.app_client().get_app().await {
+        Ok(found) => found,
+        Err(source) if source.status() == Some(http::StatusCode::UNAUTHORIZED) => {
+            let key = config
+                .credentials
+                .as_ref()
+                .map(|c| c.private_key_path.clone())
+                .unwrap_or_default();
+            return Err(ServeError::Credentials {
+                app_id: app.app_id().0,
+                key,
+                source,
+            });
+        }
+        Err(error) => {
+            tracing::warn!(%error, "cannot check the App's credentials with GitHub now");
+            return Ok(());
+        }
+    };
+    match (&config.app_slug, &found.slug) {
+        (None, Some(slug)) => config.app_slug = Some(slug.clone()),
+        (Some(ours), Some(theirs)) if ours != theirs => tracing::warn!(
+            configured = %ours, github = %theirs,
+            "app_slug differs from the App's slug on GitHub; events of {theirs}[bot] would start work"
+        ),
+        _ => {}
+    }
+    tracing::info!(app = %found.name, slug = ?found.slug, "GitHub accepts the App's credentials");
+    Ok(())
 }
 
 /// Prunes raw bodies older than `retention`, at start and then hourly.

@@ -40,7 +40,7 @@ impl Band {
     }
 
     /// The pull-request label of the band.
-    pub fn label(self) -> &'static str {
+    pub const fn label(self) -> &'static str {
         match self {
             Band::Low => "fixwright: low",
             Band::Medium => "fixwright: medium",

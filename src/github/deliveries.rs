@@ -4,6 +4,8 @@
 //!
 //! [`plan`] decides what to redeliver from GitHub's list and the inbox's
 //! answer (pure); [`DeliveryRecovery`] pages, asks, and redelivers.
+//! Replicas sharing a database take turns ([`RecoveryTurns`]): one pass runs
+//! at a time, and a replica that finds the turn taken skips its round.
 
 use std::collections::{BTreeMap, HashSet};
 use std::future::Future;
@@ -45,6 +47,49 @@ impl DeliveryLedger for crate::store::Store {
     }
 }
 
+/// Who may run a pass now. Replicas sharing a ledger take turns so that one
+/// pass at a time asks GitHub for redeliveries.
+pub trait RecoveryTurns: Send + Sync {
+    /// Held for the length of a pass.
+    type Turn: Send;
+
+    /// The turn, or `None` when another replica holds it (this round is skipped).
+    fn try_take(&self) -> impl Future<Output = Result<Option<Self::Turn>, LedgerError>> + Send;
+
+    /// Gives the turn back.
+    fn end(&self, turn: Self::Turn) -> impl Future<Output = ()> + Send;
+}
+
+/// A single process: every turn is granted.
+#[derive(Debug, Default, Clone, Copy)]
+pub struct Alone;
+
+impl RecoveryTurns for Alone {
+    type Turn = ();
+
+    async fn try_take(&self) -> Result<Option<()>, LedgerError> {
+        Ok(Some(()))
+    }
+
+    async fn end(&self, (): ()) {}
+}
+
+/// Replicas sharing the store take turns through it: a PostgreSQL advisory
+/// lock, released when the pass ends or its holder's session does.
+impl RecoveryTurns for crate::store::Store {
+    type Turn = crate::store::turns::Turn;
+
+    async fn try_take(&self) -> Result<Option<Self::Turn>, LedgerError> {
+        self.try_take_turn(crate::store::turns::TurnKind::DeliveryRecovery)
+            .await
+            .map_err(|e| LedgerError(Box::new(e)))
+    }
+
+    async fn end(&self, turn: Self::Turn) {
+        turn.end().await;
+    }
+}
+
 /// How far back and how hard recovery looks.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct RecoverySettings {
@@ -56,7 +101,8 @@ pub struct RecoverySettings {
     pub max_redeliveries: usize,
     /// A failure younger than this is left for the next pass (GitHub may still be retrying it).
     pub settle: TimeDelta,
-    /// Time between passes.
+    /// Time between passes; also the longest a pass may take before it is
+    /// abandoned and its turn given back.
     pub interval: Duration,
 }
 
@@ -123,6 +169,8 @@ pub enum RecoveryError {
     GitHub(#[from] OpsError),
     #[error(transparent)]
     Ledger(#[from] LedgerError),
+    #[error("the recovery pass took longer than {0:?} and was abandoned")]
+    TimedOut(Duration),
 }
 
 /// What one pass did.
@@ -137,15 +185,17 @@ pub struct RecoveryReport {
 }
 
 /// Finds and redelivers missed deliveries, on start and on an interval.
-pub struct DeliveryRecovery<L> {
+pub struct DeliveryRecovery<L, T = Alone> {
     client: GitHubClient,
     ledger: Arc<L>,
+    turns: Arc<T>,
     clock: Arc<dyn Clock>,
     settings: RecoverySettings,
 }
 
 impl<L: DeliveryLedger> DeliveryRecovery<L> {
     /// `client` must act as the App (see [`super::AppAuth::app_client`]).
+    /// Every pass runs; see [`Self::taking_turns`] for replicas.
     pub fn new(
         client: GitHubClient,
         ledger: Arc<L>,
@@ -155,8 +205,38 @@ impl<L: DeliveryLedger> DeliveryRecovery<L> {
         Self {
             client,
             ledger,
+            turns: Arc::new(Alone),
             clock,
             settings,
+        }
+    }
+
+    /// Runs a pass only when this replica gets the turn from `turns`.
+    pub fn taking_turns<T: RecoveryTurns>(self, turns: Arc<T>) -> DeliveryRecovery<L, T> {
+        DeliveryRecovery {
+            client: self.client,
+            ledger: self.ledger,
+            turns,
+            clock: self.clock,
+            settings: self.settings,
+        }
+    }
+}
+
+impl<L: DeliveryLedger, T: RecoveryTurns> DeliveryRecovery<L, T> {
+    /// One round: takes the turn and runs a pass, or returns `None` at once
+    /// when another replica holds the turn. A pass longer than `interval` is
+    /// abandoned (its turn given back) and reported as an error.
+    pub async fn run_turn(&self) -> Result<Option<RecoveryReport>, RecoveryError> {
+        let Some(turn) = self.turns.try_take().await? else {
+            tracing::debug!("another replica is recovering missed deliveries; skipping this round");
+            return Ok(None);
+        };
+        let pass = tokio::time::timeout(self.settings.interval, self.run_once()).await;
+        self.turns.end(turn).await;
+        match pass {
+            Ok(report) => report.map(Some),
+            Err(_) => Err(RecoveryError::TimedOut(self.settings.interval)),
         }
     }
 
@@ -218,8 +298,8 @@ impl<L: DeliveryLedger> DeliveryRecovery<L> {
         Ok(report)
     }
 
-    /// Runs a pass now and then every `interval` until `shutdown` resolves.
-    /// A failed pass is logged and the next one tried on schedule.
+    /// Runs a round ([`Self::run_turn`]) now and then every `interval` until
+    /// `shutdown` resolves. A failed pass is logged and the next one tried on schedule.
     pub async fn run(self, shutdown: impl Future<Output = ()>) {
         let mut shutdown = std::pin::pin!(shutdown);
         let mut ticker = tokio::time::interval(self.settings.interval);
@@ -228,7 +308,7 @@ impl<L: DeliveryLedger> DeliveryRecovery<L> {
             tokio::select! {
                 () = &mut shutdown => return,
                 _ = ticker.tick() => {
-                    if let Err(error) = self.run_once().await {
+                    if let Err(error) = self.run_turn().await {
                         tracing::warn!(%error, "missed-delivery recovery pass failed");
                     }
                 }

@@ -1,10 +1,12 @@
 //! The one place that talks to GitHub: App authentication, the operations
 //! layer every other module calls, the single retry policy, typed webhook
-//! events, and recovery of deliveries GitHub could not hand us.
+//! events, recovery of deliveries GitHub could not hand us, and onboarding
+//! of repositories that join an installation.
 
 pub mod auth;
 pub mod deliveries;
 pub mod events;
+pub mod onboarding;
 pub mod ops;
 pub mod retry;
 mod types;

@@ -6,6 +6,12 @@
 //! A call with side effects that failed with a 5xx or a dropped connection may
 //! already have happened on GitHub's side, so it is only repeated after a
 //! check of GitHub's state says it did not.
+//!
+//! A 409 Conflict is never retried here: it means GitHub's state is not what
+//! the call assumed (a merge's head SHA moved, a ref update lost a race), and
+//! sending the same request again cannot change that. The policy hands it to
+//! the operation, which reads the state and decides (see
+//! `docs/architecture.md`, "Conflicts").
 
 use std::fmt;
 use std::future::Future;
@@ -484,6 +490,31 @@ mod tests {
         assert_eq!(result.unwrap(), "existing");
         assert_eq!(calls, 1);
         assert_eq!(sleeper.waits(), vec![Duration::from_millis(10)]);
+    }
+
+    #[tokio::test]
+    async fn a_conflict_is_surfaced_after_one_attempt_without_a_check() {
+        for replay in [Replay::Safe, Replay::CheckFirst] {
+            let sleeper = Arc::new(RecordingSleeper::default());
+            let p = RetryPolicy::recorded(sleeper.clone());
+            let (mut calls, mut checks) = (0, 0);
+            let result: Result<(), Status> = p
+                .run_checked(
+                    replay,
+                    || {
+                        calls += 1;
+                        std::future::ready(Err(Status(409)))
+                    },
+                    || {
+                        checks += 1;
+                        std::future::ready(Ok(Some(())))
+                    },
+                )
+                .await;
+            assert_eq!(result.unwrap_err().0, 409, "{replay:?}");
+            assert_eq!((calls, checks), (1, 0), "{replay:?}: one call, no check");
+            assert!(sleeper.waits().is_empty(), "{replay:?}");
+        }
     }
 
     #[tokio::test]

@@ -8,6 +8,7 @@ use std::str::FromStr;
 use std::time::Duration;
 
 pub mod inbox;
+pub mod turns;
 
 use sqlx::postgres::{PgPool, PgPoolOptions};
 use sqlx::sqlite::{
@@ -28,6 +29,8 @@ pub enum StoreError {
     UnsupportedUrl(String),
     #[error("cannot connect to the database: {0}")]
     Connect(#[source] sqlx::Error),
+    #[error("cannot connect to the database: no connection within {0:?}")]
+    ConnectTimeout(Duration),
     #[error("cannot migrate the database: {0}")]
     Migrate(#[source] sqlx::migrate::MigrateError),
     #[error(transparent)]

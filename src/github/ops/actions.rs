@@ -57,7 +57,8 @@ struct RunList {
 }
 
 impl GitHubClient {
-    /// The newest workflow runs (up to 100) matching `filter`.
+    /// Every workflow run matching `filter`, newest first, over all pages
+    /// (filter by workflow, branch or head SHA to keep the list short).
     pub async fn list_workflow_runs(
         &self,
         repo: &RepoName,
@@ -83,13 +84,14 @@ impl GitHubClient {
                 query.push(format!("{name}={}", segment(value)));
             }
         }
-        let list: RunList = self
-            .fetch(Call::get(
-                "list workflow runs",
-                format!("{base}?{}", query.join("&")),
-            ))
-            .await?;
-        Ok(list.workflow_runs)
+        let operation = "list workflow runs";
+        let call = Call::get(operation, format!("{base}?{}", query.join("&")));
+        self.fetch_pages(call, |reply| {
+            reply
+                .decode::<RunList>(operation)
+                .map(|list| list.workflow_runs)
+        })
+        .await
     }
 
     /// Reads one workflow run.
@@ -105,7 +107,7 @@ impl GitHubClient {
         .await
     }
 
-    /// The jobs of a run's latest attempt (up to 100), to fetch the failed ones' logs.
+    /// Every job of a run's latest attempt, to fetch the failed ones' logs.
     pub async fn list_workflow_jobs(
         &self,
         repo: &RepoName,
@@ -115,8 +117,11 @@ impl GitHubClient {
             "{}/actions/runs/{run}/jobs?filter=latest&per_page=100",
             repo_path(repo)
         );
-        let list: JobList = self.fetch(Call::get("list workflow jobs", route)).await?;
-        Ok(list.jobs)
+        let operation = "list workflow jobs";
+        self.fetch_pages(Call::get(operation, route), |reply| {
+            reply.decode::<JobList>(operation).map(|list| list.jobs)
+        })
+        .await
     }
 
     /// A run's logs: the zip archive GitHub redirects to.

@@ -68,6 +68,15 @@ impl std::fmt::Debug for ManifestConversion {
     }
 }
 
+/// The App as GitHub knows it (`GET /app`).
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+pub struct AppIdentity {
+    pub id: AppId,
+    /// The App's URL name; its bot account is `<slug>[bot]`.
+    pub slug: Option<String>,
+    pub name: String,
+}
+
 #[derive(Deserialize)]
 struct AccessToken {
     token: SecretString,
@@ -75,6 +84,12 @@ struct AccessToken {
 }
 
 impl GitHubClient {
+    /// The App these credentials belong to (App credentials): proves that
+    /// GitHub accepts the App's JWT.
+    pub async fn get_app(&self) -> Result<AppIdentity, OpsError> {
+        self.fetch(Call::get("read the App", "/app")).await
+    }
+
     /// Mints an access token for `installation` (App credentials).
     pub async fn create_installation_token(
         &self,

@@ -251,16 +251,37 @@ impl GitHubClient {
         name: &str,
         external_id: &str,
     ) -> Result<Option<CheckRun>, OpsError> {
-        let route = format!(
-            "{}/commits/{head_sha}/check-runs?check_name={}&filter=all&per_page=100",
-            repo_path(repo),
-            segment(name)
-        );
-        let list: CheckRunList = self.fetch(Call::get("list check runs", route)).await?;
-        Ok(list
-            .check_runs
+        Ok(self
+            .list_check_runs(repo, head_sha, Some(name))
+            .await?
             .into_iter()
             .find(|r| r.external_id.as_deref() == Some(external_id)))
+    }
+
+    /// Every check run on `git_ref` (a SHA, branch or tag), of every attempt
+    /// (`filter=all`), over all pages; only those named `name` when given.
+    pub async fn list_check_runs(
+        &self,
+        repo: &RepoName,
+        git_ref: &CommitSha,
+        name: Option<&str>,
+    ) -> Result<Vec<CheckRun>, OpsError> {
+        let operation = "list check runs";
+        let mut route = format!(
+            "{}/commits/{}/check-runs?filter=all&per_page=100",
+            repo_path(repo),
+            segment(git_ref.as_str())
+        );
+        if let Some(name) = name {
+            route.push_str("&check_name=");
+            route.push_str(&segment(name));
+        }
+        self.fetch_pages(Call::get(operation, route), |reply| {
+            reply
+                .decode::<CheckRunList>(operation)
+                .map(|list| list.check_runs)
+        })
+        .await
     }
 
     async fn append_annotations(

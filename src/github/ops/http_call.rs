@@ -230,7 +230,66 @@ impl GitHubClient {
         let operation = call.operation;
         self.send(call).await?.decode(operation)
     }
+
+    /// Every item of a list endpoint whose body is a JSON array, over all its
+    /// pages. The route should ask for `per_page=100`.
+    pub(crate) async fn fetch_all<T: DeserializeOwned>(
+        &self,
+        call: Call,
+    ) -> Result<Vec<T>, OpsError> {
+        let operation = call.operation;
+        self.fetch_pages(call, |reply| reply.decode(operation))
+            .await
+    }
+
+    /// Every item of a list endpoint over all its pages: sends `call`, takes
+    /// the page's items with `items`, and follows `Link: rel="next"` (page
+    /// numbers or cursors alike) until GitHub names no next page. A next page
+    /// on another host than the API's is refused (it would get our
+    /// credentials), and so is a list longer than [`MAX_PAGES`] pages.
+    pub(crate) async fn fetch_pages<T>(
+        &self,
+        call: Call,
+        items: impl Fn(&Reply) -> Result<Vec<T>, OpsError>,
+    ) -> Result<Vec<T>, OpsError> {
+        let operation = call.operation;
+        let mut all = Vec::new();
+        let mut call = call;
+        for _ in 0..MAX_PAGES {
+            let reply = self.send(call.clone()).await?;
+            all.extend(items(&reply)?);
+            let Some(next) = next_link(&reply.headers) else {
+                return Ok(all);
+            };
+            call.route = self.same_origin_route(operation, &next)?;
+        }
+        Err(OpsError::Unexpected {
+            operation,
+            detail: format!("the list has more than {MAX_PAGES} pages; narrow the request"),
+        })
+    }
+
+    /// The path and query of `url` if it is on this client's API host.
+    fn same_origin_route(&self, operation: &'static str, url: &str) -> Result<String, OpsError> {
+        let unexpected = |detail: String| OpsError::Unexpected { operation, detail };
+        let target = url::Url::parse(url)
+            .or_else(|_| self.api_base.join(url))
+            .map_err(|e| unexpected(format!("next page {url:?}: {e}")))?;
+        if target.origin() != self.api_base.origin() {
+            return Err(unexpected(format!(
+                "next page {url:?} is not on the API host {}",
+                self.api_base
+            )));
+        }
+        Ok(match target.query() {
+            Some(query) => format!("{}?{query}", target.path()),
+            None => target.path().to_owned(),
+        })
+    }
 }
+
+/// Pages followed by one list call at most (10,000 items at 100 a page).
+pub const MAX_PAGES: usize = 100;
 
 impl GitHubClient {
     /// Runs a typed octocrab call (e.g. `octo.repos(owner, name).get()`) with

@@ -76,6 +76,10 @@ pub enum MergeOutcome {
     Merged { sha: CommitSha },
     /// The head moved away from the guard SHA: someone pushed; nothing merged.
     HeadMoved,
+    /// GitHub answered 409 while the head is still the guard SHA (its message
+    /// is kept; usually the base branch moved during the merge). Nothing
+    /// merged; deciding again later is safe.
+    Conflict { reason: String },
     /// GitHub refused (conflicts, failing required checks, closed PR).
     NotMergeable { reason: String },
 }
@@ -86,6 +90,27 @@ pub struct IssueComment {
     pub id: CommentId,
     pub body: Option<String>,
     pub created_at: DateTime<Utc>,
+}
+
+/// A label, on a repository or an issue.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+pub struct Label {
+    pub name: String,
+    /// Six hex digits, no `#`.
+    pub color: String,
+    pub description: Option<String>,
+}
+
+/// A file a pull request changes.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+pub struct PullRequestFile {
+    pub filename: String,
+    /// `added`, `removed`, `modified`, `renamed`, `copied`, `changed` or `unchanged`.
+    pub status: String,
+    pub additions: u64,
+    pub deletions: u64,
+    /// The path before a rename.
+    pub previous_filename: Option<String>,
 }
 
 /// A reaction on a comment.
@@ -156,7 +181,7 @@ impl GitHubClient {
             segment(head.as_str())
         );
         let pulls: Vec<PullRequest> = self
-            .fetch(Call::get("find a pull request by head", route))
+            .fetch_all(Call::get("find a pull request by head", route))
             .await?;
         Ok(pulls.into_iter().find(|p| &p.head.branch == head))
     }
@@ -219,6 +244,9 @@ impl GitHubClient {
     }
 
     /// Merges pull request `number` only if its head is still `head_sha`.
+    /// A 409 is not repeated: the pull request is read, and the answer is
+    /// `Merged` (an earlier attempt did it), `HeadMoved` (someone pushed) or
+    /// `Conflict` (the head is unchanged; GitHub's reason is kept).
     pub async fn merge_pull_request(
         &self,
         repo: &RepoName,
@@ -265,8 +293,19 @@ impl GitHubClient {
         match result {
             Err(OpsError::Api {
                 status: StatusCode::CONFLICT,
+                message,
                 ..
-            }) => Ok(MergeOutcome::HeadMoved),
+            }) => {
+                if let Some(merged) = merged_already().await? {
+                    return Ok(merged);
+                }
+                let pr = self.get_pull_request(repo, number).await?;
+                if &pr.head.sha != head_sha {
+                    Ok(MergeOutcome::HeadMoved)
+                } else {
+                    Ok(MergeOutcome::Conflict { reason: message })
+                }
+            }
             Err(OpsError::Api {
                 status: StatusCode::METHOD_NOT_ALLOWED,
                 message,
@@ -338,6 +377,35 @@ impl GitHubClient {
         }
     }
 
+    /// Every label on an issue or pull request, over all pages.
+    pub async fn list_labels(
+        &self,
+        repo: &RepoName,
+        issue: IssueNumber,
+    ) -> Result<Vec<Label>, OpsError> {
+        let route = format!("{}/issues/{issue}/labels?per_page=100", repo_path(repo));
+        self.fetch_all(Call::get("list an issue's labels", route))
+            .await
+    }
+
+    /// Every label of the repository, over all pages.
+    pub async fn list_repo_labels(&self, repo: &RepoName) -> Result<Vec<Label>, OpsError> {
+        let route = format!("{}/labels?per_page=100", repo_path(repo));
+        self.fetch_all(Call::get("list the repository's labels", route))
+            .await
+    }
+
+    /// Every file a pull request changes, over all pages (GitHub lists at most 3,000).
+    pub async fn list_pull_request_files(
+        &self,
+        repo: &RepoName,
+        number: PullRequestNumber,
+    ) -> Result<Vec<PullRequestFile>, OpsError> {
+        let route = format!("{}/pulls/{number}/files?per_page=100", repo_path(repo));
+        self.fetch_all(Call::get("list a pull request's files", route))
+            .await
+    }
+
     /// Creates the repository label `name` unless it exists.
     pub async fn ensure_label(
         &self,
@@ -378,10 +446,8 @@ impl GitHubClient {
         body: &str,
     ) -> Result<CommentId, OpsError> {
         let operation = "create a comment";
-        // Second precision, one second early: GitHub's `since` is inclusive.
-        let since = (Utc::now() - chrono::TimeDelta::seconds(1))
-            .format("%Y-%m-%dT%H:%M:%SZ")
-            .to_string();
+        // One second early: GitHub's `since` has second precision and is inclusive.
+        let since = Utc::now() - chrono::TimeDelta::seconds(1);
         let call = Call::new(
             operation,
             Method::POST,
@@ -389,12 +455,9 @@ impl GitHubClient {
         )
         .json(json!({"body": body}));
         let posted = || async {
-            let route = format!(
-                "{}/issues/{issue}/comments?since={since}&per_page=100",
-                repo_path(repo)
-            );
-            let comments: Vec<IssueComment> = self.fetch(Call::get("list comments", route)).await?;
-            Ok(comments
+            Ok(self
+                .list_comments(repo, issue, Some(since))
+                .await?
                 .into_iter()
                 .find(|c| c.body.as_deref() == Some(body))
                 .map(|c| c.id))
@@ -405,6 +468,22 @@ impl GitHubClient {
             posted,
         )
         .await
+    }
+
+    /// Every comment on an issue or pull request, oldest first, over all
+    /// pages; with `since`, only those created or updated at or after it.
+    pub async fn list_comments(
+        &self,
+        repo: &RepoName,
+        issue: IssueNumber,
+        since: Option<DateTime<Utc>>,
+    ) -> Result<Vec<IssueComment>, OpsError> {
+        let mut route = format!("{}/issues/{issue}/comments?per_page=100", repo_path(repo));
+        if let Some(since) = since {
+            route.push_str("&since=");
+            route.push_str(&since.format("%Y-%m-%dT%H:%M:%SZ").to_string());
+        }
+        self.fetch_all(Call::get("list comments", route)).await
     }
 
     /// Replaces a comment's body.

@@ -4,7 +4,7 @@ use chrono::{DateTime, Utc};
 use jsonwebtoken::{Algorithm, DecodingKey, Validation};
 use serde::Deserialize;
 
-use super::state::World;
+use super::state::{AppJwt, World};
 
 /// The caller as established from the `Authorization` header.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -50,13 +50,14 @@ struct Claims {
 
 /// Checks an App JWT the way GitHub documents it: RS256 signed by the App's
 /// key, `iss` the App id, `iat` not in the future, `exp` in the future and at
-/// most 10 minutes ahead (a few seconds of clock drift allowed).
+/// most 10 minutes ahead (a few seconds of clock drift allowed). Returns the
+/// accepted token's claims.
 pub fn verify_app_jwt(
     token: &str,
     public_key_pem: &[u8],
     app_id: u64,
     now: DateTime<Utc>,
-) -> Result<(), String> {
+) -> Result<AppJwt, String> {
     const DRIFT: i64 = 5;
     let key = DecodingKey::from_rsa_pem(public_key_pem).map_err(|e| format!("fake key: {e}"))?;
     let mut validation = Validation::new(Algorithm::RS256);
@@ -92,7 +93,11 @@ pub fn verify_app_jwt(
     if claims.exp <= claims.iat {
         return Err("'Expiration time' claim ('exp') must be after 'iat'".into());
     }
-    Ok(())
+    Ok(AppJwt {
+        iat: claims.iat,
+        exp: claims.exp,
+        seen_at: now,
+    })
 }
 
 /// The bearer value of an `Authorization` header (`Bearer x` or `token x`).

@@ -16,8 +16,8 @@ pub use failures::Failure;
 pub use seed::{DeliverySeed, FakeError, FakeGitHub, WorkflowRunSeed};
 pub use server::VIOLATION_STATUS;
 pub use state::{
-    CheckRun, Comment, Dispatch, HookDelivery, Issue, Job, Label, PullRequest, RecordedRequest,
-    Repository, Violation, ViolationKind, World,
+    AppJwt, CheckRun, Comment, Dispatch, HookDelivery, Issue, Job, Label, PullRequest,
+    RecordedRequest, Repository, Violation, ViolationKind, World,
 };
 
 /// The App's private key (PKCS#1 PEM, as GitHub hands them out). Test-only.

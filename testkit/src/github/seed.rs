@@ -11,7 +11,7 @@ use super::failures::{Failure, FailureRule};
 use super::git::{self, TreeEdit};
 use super::server::{self, Shared};
 use super::state::{
-    AppInfo, CheckRun, Comment, HookDelivery, Installation, IssuedToken, Job, PullRequest,
+    AppInfo, AppJwt, CheckRun, Comment, HookDelivery, Installation, IssuedToken, Job, PullRequest,
     RecordedRequest, Repository, Violation, WorkflowRun, World,
 };
 use super::{APP_PUBLIC_KEY_PEM, openapi};
@@ -516,6 +516,11 @@ impl FakeGitHub {
     }
 
     // ---- assertions ----------------------------------------------------
+
+    /// The claims of every App JWT the fake accepted, in order.
+    pub fn app_jwts(&self) -> Vec<AppJwt> {
+        self.world(|w| w.app_jwts.clone())
+    }
 
     /// How many installation tokens were requested for `installation`.
     pub fn token_requests(&self, installation: u64) -> u32 {

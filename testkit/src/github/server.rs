@@ -414,7 +414,8 @@ fn authenticate(
         Requirement::AppJwt => {
             let token = credential.ok_or("Requires authentication: an App JWT (Bearer)")?;
             let app_id = shared.world().app.id;
-            auth::verify_app_jwt(token, shared.public_key_pem.as_bytes(), app_id, now)?;
+            let jwt = auth::verify_app_jwt(token, shared.public_key_pem.as_bytes(), app_id, now)?;
+            shared.world().app_jwts.push(jwt);
             Ok(Caller::App)
         }
         Requirement::InstallationToken => {

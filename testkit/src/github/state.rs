@@ -255,7 +255,18 @@ pub struct World {
     pub violations: Vec<Violation>,
     /// Where redeliveries are POSTed, when a test wires the App under test in.
     pub webhook_target: Option<String>,
+    /// Every App JWT the fake accepted, in order.
+    pub app_jwts: Vec<AppJwt>,
     next_id: u64,
+}
+
+/// An App JWT the fake accepted: its claims and when it was presented.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct AppJwt {
+    pub iat: i64,
+    pub exp: i64,
+    /// Unix seconds when the request carrying it arrived.
+    pub seen_at: i64,
 }
 
 impl World {
@@ -276,6 +287,7 @@ impl World {
             log: Vec::new(),
             violations: Vec::new(),
             webhook_target: None,
+            app_jwts: Vec::new(),
             next_id: 1000,
         }
     }

@@ -3,7 +3,7 @@
 use serde_json::{Value, json};
 
 use super::json::{repository, time};
-use super::{Ctx, Handled, Reply, not_found};
+use super::{Ctx, Handled, Reply, not_found, paginate_wrapped};
 use crate::github::state::{Dispatch, Repository, WorkflowRun};
 
 pub fn dispatch(op: &str, ctx: &mut Ctx<'_>) -> Option<Handled> {
@@ -68,10 +68,7 @@ fn list(ctx: &Ctx<'_>, workflow: Option<String>) -> Handled {
         .filter(|r| status.is_none_or(|s| r.status == s || r.conclusion.as_deref() == Some(s)))
         .map(|r| run_json(ctx.base, repo, r))
         .collect();
-    Ok(Reply::json(
-        200,
-        json!({ "total_count": runs.len(), "workflow_runs": runs }),
-    ))
+    Ok(paginate_wrapped(ctx, "workflow_runs", runs))
 }
 
 fn job_logs(ctx: &Ctx<'_>) -> Handled {
@@ -125,10 +122,7 @@ fn list_jobs(ctx: &Ctx<'_>) -> Handled {
             })
         })
         .collect();
-    Ok(Reply::json(
-        200,
-        json!({ "total_count": jobs.len(), "jobs": jobs }),
-    ))
+    Ok(paginate_wrapped(ctx, "jobs", jobs))
 }
 
 pub fn run_json(base: &str, repo: &Repository, run: &WorkflowRun) -> Value {

@@ -1,9 +1,9 @@
 //! Check runs, keeping every annotation ever sent.
 
-use serde_json::{Value, json};
+use serde_json::Value;
 
 use super::json::check_run;
-use super::{Ctx, Handled, Reply, not_found};
+use super::{Ctx, Handled, Reply, not_found, paginate_wrapped};
 use crate::github::git;
 use crate::github::state::CheckRun;
 
@@ -140,8 +140,5 @@ fn list_for_ref(ctx: &mut Ctx<'_>) -> Handled {
         .filter(|r| r.head_sha == sha && name.as_ref().is_none_or(|n| &r.name == n))
         .map(|r| check_run(ctx.base, repo, r))
         .collect();
-    Ok(Reply::json(
-        200,
-        json!({ "total_count": runs.len(), "check_runs": runs }),
-    ))
+    Ok(paginate_wrapped(ctx, "check_runs", runs))
 }

@@ -15,7 +15,7 @@ pub fn dispatch(op: &str, ctx: &mut Ctx<'_>) -> Option<Handled> {
         "issues/add-labels" => add_labels(ctx),
         "issues/set-labels" => set_labels(ctx),
         "issues/remove-label" => remove_label(ctx),
-        "issues/list-labels-on-issue" => labels_on(ctx, 200),
+        "issues/list-labels-on-issue" => label_items(ctx).map(|items| paginate(ctx, items)),
         "issues/list-labels-for-repo" => list_repo_labels(ctx),
         "issues/get-label" => get_label(ctx),
         "issues/create-label" => create_label(ctx),
@@ -297,7 +297,13 @@ fn with_labels(ctx: &mut Ctx<'_>, f: impl FnOnce(&mut Vec<String>)) -> Result<()
     Ok(())
 }
 
+/// The labels on an issue or pull request, unpaginated: what adding, setting
+/// and removing labels answer.
 fn labels_on(ctx: &Ctx<'_>, status: u16) -> Handled {
+    Ok(Reply::json(status, Value::Array(label_items(ctx)?)))
+}
+
+fn label_items(ctx: &Ctx<'_>) -> Result<Vec<Value>, Reply> {
     let n = ctx.param_u64("issue_number").ok_or_else(not_found)?;
     exists(ctx, n)?;
     let repo = ctx.repo()?;
@@ -312,7 +318,7 @@ fn labels_on(ctx: &Ctx<'_>, status: u16) -> Handled {
         .filter_map(|l| repo.labels.get(l))
         .map(|l| label(ctx.base, repo, l))
         .collect();
-    Ok(Reply::json(status, Value::Array(items)))
+    Ok(items)
 }
 
 fn add_labels(ctx: &mut Ctx<'_>) -> Handled {
@@ -404,11 +410,18 @@ fn create_comment(ctx: &mut Ctx<'_>) -> Handled {
 fn list_comments(ctx: &mut Ctx<'_>) -> Handled {
     let n = ctx.param_u64("issue_number").ok_or_else(not_found)?;
     exists(ctx, n)?;
+    // `since`: only comments updated at or after it (the contract check has
+    // already made sure it is a date-time).
+    let since = ctx
+        .query("since")
+        .and_then(|s| chrono::DateTime::parse_from_rfc3339(s).ok())
+        .map(|t| t.with_timezone(&chrono::Utc));
     let repo = ctx.repo()?;
     let items: Vec<Value> = repo
         .comments
         .iter()
         .filter(|c| c.issue_number == n)
+        .filter(|c| since.is_none_or(|since| c.updated_at >= since))
         .map(|c| comment(ctx.base, repo, c))
         .collect();
     Ok(paginate(ctx, items))

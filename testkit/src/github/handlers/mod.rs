@@ -127,6 +127,21 @@ impl Reply {
 /// One page of `items` by `page`/`per_page` (default 30, at most 100), with
 /// GitHub's `Link` header (`next`, `last`) when there is more.
 pub fn paginate(ctx: &Ctx<'_>, items: Vec<Value>) -> Reply {
+    paginate_as(ctx, items, |page| page)
+}
+
+/// Like [`paginate`] for lists GitHub wraps in an object:
+/// `{"total_count": <all items>, key: [<this page>]}`.
+pub fn paginate_wrapped(ctx: &Ctx<'_>, key: &str, items: Vec<Value>) -> Reply {
+    let total = items.len();
+    paginate_as(
+        ctx,
+        items,
+        |page| json!({ "total_count": total, key: page }),
+    )
+}
+
+fn paginate_as(ctx: &Ctx<'_>, items: Vec<Value>, wrap: impl FnOnce(Value) -> Value) -> Reply {
     let per_page: usize = ctx
         .query("per_page")
         .and_then(|p| p.parse().ok())
@@ -143,7 +158,7 @@ pub fn paginate(ctx: &Ctx<'_>, items: Vec<Value>) -> Reply {
         .skip((page - 1) * per_page)
         .take(per_page)
         .collect();
-    let reply = Reply::json(200, Value::Array(slice));
+    let reply = Reply::json(200, wrap(Value::Array(slice)));
     if page >= last {
         return reply;
     }
