@@ -8,8 +8,9 @@ use std::time::Duration;
 
 use clap::{Args, ValueEnum};
 
-use crate::gates::engine::GateSettings;
+use crate::gates::engine::{GateSettings, TimeLimits};
 use crate::gates::{GateRequest, Target, report, run_gates};
+use crate::policy::RepoPolicy;
 use crate::python::Provisioner;
 
 /// How results are printed.
@@ -42,12 +43,14 @@ pub struct GatesArgs {
     /// Where environments and caches are kept.
     #[arg(long, env = "FIXWRIGHT_CACHE_DIR")]
     pub cache_dir: Option<PathBuf>,
-    /// Seconds one test may run before pytest-timeout fails it.
-    #[arg(long, default_value_t = 60)]
-    pub test_timeout: u64,
-    /// Seconds each tool may run.
-    #[arg(long, default_value_t = 600)]
-    pub tool_timeout: u64,
+    /// Seconds one test may run before pytest-timeout fails it (default:
+    /// `gates.test_timeout_seconds` of the repository's policy file, else 60).
+    #[arg(long, value_parser = clap::value_parser!(u64).range(1..))]
+    pub test_timeout: Option<u64>,
+    /// Seconds each tool may run (default: `gates.time_limit_seconds` of the
+    /// repository's policy file, else 600).
+    #[arg(long, value_parser = clap::value_parser!(u64).range(1..))]
+    pub tool_timeout: Option<u64>,
 }
 
 fn default_cache_dir() -> PathBuf {
@@ -56,13 +59,34 @@ fn default_cache_dir() -> PathBuf {
         .unwrap_or_else(|| std::env::temp_dir().join("fixwright-cache"))
 }
 
+/// Reports why the gates could not run at all; exit code 2.
+fn usage_error(format: Format, message: &str) -> ExitCode {
+    eprintln!("error: {message}");
+    if format == Format::Github {
+        println!(
+            "::error title=fixwright gates::{}",
+            message.replace('%', "%25").replace('\n', "%0A")
+        );
+    }
+    ExitCode::from(2)
+}
+
 /// Runs the gates: exit 0 when every gate passes, 1 when one fails, 2 when
 /// they could not run (usage, provisioning, git).
 pub async fn run(args: GatesArgs) -> ExitCode {
     let cache = args.cache_dir.clone().unwrap_or_else(default_cache_dir);
-    let mut settings = GateSettings::new(cache.join("gates"));
-    settings.test_timeout = Duration::from_secs(args.test_timeout);
-    settings.tool_timeout = Duration::from_secs(args.tool_timeout);
+    // The repository's `gates:` section (tool pins, limits), as in its tree.
+    let policy = match RepoPolicy::load(&args.repo) {
+        Ok(policy) => policy,
+        Err(e) => return usage_error(args.format, &e.to_string()),
+    };
+    let mut settings = GateSettings::new(cache.join("gates")).with_policy(&policy.gates);
+    if let Some(seconds) = args.test_timeout {
+        settings.test_timeout = Duration::from_secs(seconds);
+    }
+    if let Some(seconds) = args.tool_timeout {
+        settings.time_limits = TimeLimits::all(Duration::from_secs(seconds));
+    }
     let provisioner = Provisioner::new(cache.join("envs"));
     let target = match (&args.scraper, &args.changed_from) {
         (Some(name), _) => Target::Scraper(name.clone()),
@@ -78,16 +102,7 @@ pub async fn run(args: GatesArgs) -> ExitCode {
     let progress = |step: &str| eprintln!("fixwright gates: {step}...");
     let run = match run_gates(&request, &settings, &provisioner, &progress).await {
         Ok(run) => run,
-        Err(e) => {
-            eprintln!("error: {e}");
-            if args.format == Format::Github {
-                println!(
-                    "::error title=fixwright gates::{}",
-                    e.to_string().replace('\n', "%0A")
-                );
-            }
-            return ExitCode::from(2);
-        }
+        Err(e) => return usage_error(args.format, &e.to_string()),
     };
     let printed = match args.format {
         Format::Text => report::text(&run),

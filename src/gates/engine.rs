@@ -2,6 +2,7 @@
 //! mypy and pytest in parallel on the change, run them again on the base
 //! commit, and keep only what the change introduced.
 
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
@@ -13,11 +14,14 @@ use super::finding::{Finding, GateResult, GateStatus, Tool};
 use super::parse::{self, Parsed, ToolOutput, Unusable};
 use super::run::{self, Invocation, RunError};
 use super::scope::{self, Scope};
+use crate::policy::gates::TimeLimits as TimeLimitSeconds;
+use crate::policy::{Gates, ToolVersions};
 use crate::python::{EnvInputs, ProvisionError, Provisioner};
 use crate::repair::scraper::{Layout, ScraperError};
 
 /// Exact tool versions installed into every gate environment (pip
-/// requirement strings). They are part of the environment's cache key.
+/// requirement strings). They are part of the environment's cache key, so a
+/// change of pin builds a new environment and an unchanged one reuses it.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 pub struct ToolPins {
     pub ruff: String,
@@ -27,17 +31,23 @@ pub struct ToolPins {
 }
 
 impl Default for ToolPins {
+    /// Fixwright's own pins.
     fn default() -> Self {
-        ToolPins {
-            ruff: "ruff==0.17.6".into(),
-            mypy: "mypy==2.4.1".into(),
-            pytest: "pytest==9.2.0".into(),
-            pytest_timeout: "pytest-timeout==2.4.0".into(),
-        }
+        ToolPins::from_versions(&ToolVersions::default())
     }
 }
 
 impl ToolPins {
+    /// The pins of a repository's `gates.tools` (validated exact versions).
+    pub fn from_versions(versions: &ToolVersions) -> Self {
+        ToolPins {
+            ruff: format!("ruff=={}", versions.ruff),
+            mypy: format!("mypy=={}", versions.mypy),
+            pytest: format!("pytest=={}", versions.pytest),
+            pytest_timeout: format!("pytest-timeout=={}", versions.pytest_timeout),
+        }
+    }
+
     /// The requirements to install on top of the repository's own.
     pub fn requirements(&self) -> Vec<String> {
         vec![
@@ -49,6 +59,37 @@ impl ToolPins {
     }
 }
 
+/// The distributions whose installed versions a gate run reports.
+const REPORTED_TOOLS: [&str; 4] = ["ruff", "mypy", "pytest", "pytest-timeout"];
+
+/// The wall-clock limit of each tool.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct TimeLimits {
+    pub ruff: Duration,
+    pub mypy: Duration,
+    pub pytest: Duration,
+}
+
+impl TimeLimits {
+    /// The same limit for every tool.
+    pub fn all(limit: Duration) -> Self {
+        TimeLimits {
+            ruff: limit,
+            mypy: limit,
+            pytest: limit,
+        }
+    }
+
+    /// The limit of `tool`.
+    pub fn of(&self, tool: Tool) -> Duration {
+        match tool {
+            Tool::Ruff => self.ruff,
+            Tool::Mypy => self.mypy,
+            Tool::Pytest => self.pytest,
+        }
+    }
+}
+
 /// Limits and places for gate runs.
 #[derive(Clone, Debug)]
 pub struct GateSettings {
@@ -56,7 +97,7 @@ pub struct GateSettings {
     /// Holds mypy's per-repository caches and temporary checkouts.
     pub work_dir: PathBuf,
     /// Wall-clock limit of each tool.
-    pub tool_timeout: Duration,
+    pub time_limits: TimeLimits,
     /// pytest-timeout's per-test limit: a hanging test fails alone.
     pub test_timeout: Duration,
     /// Bytes of a tool's stdout kept; more is an error gate.
@@ -65,16 +106,31 @@ pub struct GateSettings {
 }
 
 impl GateSettings {
-    /// Defaults: 10 minutes per tool, 60 s per test, 16 MiB of output.
+    /// Defaults: Fixwright's pins, 10 minutes per tool, 60 s per test, 16 MiB
+    /// of output.
     pub fn new(work_dir: impl Into<PathBuf>) -> Self {
         GateSettings {
             pins: ToolPins::default(),
             work_dir: work_dir.into(),
-            tool_timeout: Duration::from_secs(600),
-            test_timeout: Duration::from_secs(60),
+            time_limits: TimeLimits::all(Duration::from_secs(TimeLimitSeconds::DEFAULT_SECONDS)),
+            test_timeout: Duration::from_secs(Gates::TEST_TIMEOUT_SECONDS),
             max_output: 16 * 1024 * 1024,
             layout: Layout::default(),
         }
+    }
+
+    /// These settings with a repository's `gates:` section applied: its tool
+    /// pins, time limits and per-test limit.
+    pub fn with_policy(mut self, gates: &Gates) -> Self {
+        let secs = Duration::from_secs;
+        self.pins = ToolPins::from_versions(&gates.tools);
+        self.time_limits = TimeLimits {
+            ruff: secs(gates.time_limit_seconds.ruff),
+            mypy: secs(gates.time_limit_seconds.mypy),
+            pytest: secs(gates.time_limit_seconds.pytest),
+        };
+        self.test_timeout = secs(gates.test_timeout_seconds);
+        self
     }
 }
 
@@ -115,6 +171,9 @@ pub struct GateRun {
     /// Whether the environment existed already.
     pub environment_reused: bool,
     pub provision_ms: u64,
+    /// The installed version of each gate tool (PyPI name to version), as
+    /// the environment reports it.
+    pub tools: BTreeMap<String, String>,
 }
 
 impl GateRun {
@@ -185,6 +244,8 @@ pub async fn run_gates(
         })
         .await?;
     let provision_ms = elapsed_ms(started);
+    let python = run::python_in(&env.root);
+    let tools = installed_versions(&python, &REPORTED_TOOLS).await;
     let covered = scope::discover(repo, &settings.layout).map_err(|source| GatesError::Layout {
         repo: repo.clone(),
         source,
@@ -223,7 +284,6 @@ pub async fn run_gates(
     });
     let mypy_cache = settings.work_dir.join("mypy").join(repo_key(repo));
     progress("running ruff, mypy and pytest");
-    let python = run::python_in(&env.root);
     let head = run_tools(&python, repo, &scope, settings, &mypy_cache).await;
     let mut base_findings: Vec<Vec<Finding>> = vec![Vec::new(); Tool::ALL.len()];
     if let Some(rev) = &baseline {
@@ -251,7 +311,11 @@ pub async fn run_gates(
     let gates = head
         .into_iter()
         .zip(&base_findings)
-        .map(|(run, base)| verdict(run, base))
+        .map(|(run, base)| {
+            let mut gate = verdict(run, base);
+            gate.version = tools.get(&gate.tool.to_string()).cloned();
+            gate
+        })
         .collect();
     Ok(GateRun {
         id: request
@@ -263,7 +327,29 @@ pub async fn run_gates(
         gates,
         environment_reused: env.reused,
         provision_ms,
+        tools,
     })
+}
+
+/// What `python` has installed of `names` (PyPI names), from the packages'
+/// own metadata. A tool it cannot report is left out; its gate then fails on
+/// its own when run.
+async fn installed_versions(python: &Path, names: &[&str]) -> BTreeMap<String, String> {
+    // Names are compared in PEP 503's normalised form (`pytest_timeout` is `pytest-timeout`).
+    const SCRIPT: &str = r"import importlib.metadata as m, json, re, sys; want = set(sys.argv[1:]); print(json.dumps({n: d.version for d in m.distributions() for n in [re.sub(r'[-_.]+', '-', (d.metadata['Name'] or '').lower())] if n in want}))";
+    let output = tokio::process::Command::new(python)
+        .arg("-c")
+        .arg(SCRIPT)
+        .args(names)
+        .stdin(std::process::Stdio::null())
+        .kill_on_drop(true)
+        .output();
+    match tokio::time::timeout(Duration::from_secs(60), output).await {
+        Ok(Ok(output)) if output.status.success() => {
+            serde_json::from_slice(&output.stdout).unwrap_or_default()
+        }
+        _ => BTreeMap::new(),
+    }
 }
 
 /// One tool's head or base run.
@@ -293,6 +379,7 @@ pub fn verdict(run: ToolRun, base: &[Finding]) -> GateResult {
                 existing,
                 duration_ms,
                 tests: parsed.tests,
+                version: None,
             }
         }
         Err(unusable) => GateResult {
@@ -305,6 +392,7 @@ pub fn verdict(run: ToolRun, base: &[Finding]) -> GateResult {
             existing: Vec::new(),
             duration_ms,
             tests: None,
+            version: None,
         },
     }
 }
@@ -351,13 +439,13 @@ pub fn invocations(
             (Some(run::path_args(sources)), Some(run::path_args(tests)))
         }
     };
-    let base = |args: Vec<String>, report: Option<PathBuf>| Invocation {
+    let base = |tool: Tool, args: Vec<String>, report: Option<PathBuf>| Invocation {
         program: python.to_path_buf(),
         args,
         cwd: root.to_path_buf(),
         // Tools must not litter the repository with bytecode.
         env: vec![("PYTHONDONTWRITEBYTECODE".into(), "1".into())],
-        timeout: settings.tool_timeout,
+        timeout: settings.time_limits.of(tool),
         max_output: settings.max_output,
         report,
     };
@@ -388,11 +476,17 @@ pub fn invocations(
     // No paths: the repository's own `testpaths` decides.
     pytest.extend(tests.clone().unwrap_or_default());
     vec![
-        (Tool::Ruff, (!nothing(&sources)).then(|| base(ruff, None))),
-        (Tool::Mypy, (!nothing(&sources)).then(|| base(mypy, None))),
+        (
+            Tool::Ruff,
+            (!nothing(&sources)).then(|| base(Tool::Ruff, ruff, None)),
+        ),
+        (
+            Tool::Mypy,
+            (!nothing(&sources)).then(|| base(Tool::Mypy, mypy, None)),
+        ),
         (
             Tool::Pytest,
-            (!nothing(&tests)).then(|| base(pytest, Some(junit.to_path_buf()))),
+            (!nothing(&tests)).then(|| base(Tool::Pytest, pytest, Some(junit.to_path_buf()))),
         ),
     ]
 }
