@@ -6,10 +6,12 @@ use std::time::Duration;
 use tokio::sync::{Notify, watch};
 
 use crate::config::{Config, ConfigArgs, ConfigError};
+use crate::gates::rerun::{GateReruns, RerunSettings};
 use crate::github::auth::AppSettings;
 use crate::github::deliveries::{DeliveryRecovery, RecoverySettings};
 use crate::github::{AppAuth, AppId, AuthError, SystemClock};
-use crate::inbox::{EnvelopeRecorder, TokenCache, WorkerPool, WorkerSettings};
+use crate::inbox::{DeliveryHandler, EnvelopeRecorder, TokenCache, WorkerPool, WorkerSettings};
+use crate::python::Provisioner;
 use crate::server::{Edge, ops};
 use crate::store::inbox::{InboxError, Millis};
 use crate::store::{Store, StoreError};
@@ -80,9 +82,21 @@ pub async fn run(args: ServeArgs) -> Result<(), ServeError> {
 
     let stored = Arc::new(Notify::new());
     let edge = Edge::build(&config, store.clone(), stored.clone()).await?;
+    let recorder: Arc<dyn DeliveryHandler> = Arc::new(EnvelopeRecorder::new(store.clone()));
+    // Acting on deliveries needs the App's identity; without it they are only recorded.
+    let handler: Arc<dyn DeliveryHandler> = match &app {
+        Some(app) => Arc::new(GateReruns::new(
+            recorder,
+            app.clone(),
+            store.clone(),
+            Provisioner::new(config.data_dir.join("envs")),
+            RerunSettings::new(config.data_dir.join("gates")),
+        )),
+        None => recorder,
+    };
     let workers = WorkerPool::spawn(
         store.clone(),
-        Arc::new(EnvelopeRecorder::new(store.clone())),
+        handler,
         app.clone().map(|a| a as Arc<dyn TokenCache>),
         WorkerSettings::from_config(&config),
         stored,

@@ -108,6 +108,15 @@ pub struct CheckRunOutputSummary {
     pub annotations_count: u64,
 }
 
+/// Which existing check run a create may return instead of making one.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Reuse {
+    /// Any run with the same name and `external_id` on the commit.
+    Any,
+    /// Only one that is not completed.
+    Unfinished,
+}
+
 #[derive(Deserialize)]
 struct CheckRunList {
     check_runs: Vec<CheckRun>,
@@ -139,12 +148,40 @@ impl GitHubClient {
         repo: &RepoName,
         run: &NewCheckRun,
     ) -> Result<CheckRunId, OpsError> {
+        self.create_unless_found(repo, run, Reuse::Any).await
+    }
+
+    /// Creates a new run of a check that already ran, as GitHub asks an App
+    /// to do when someone re-runs its check: a completed run with the same
+    /// name and `external_id` stays as it is, and only an unfinished one
+    /// (left by an interrupted earlier try of the same re-run) is taken over.
+    pub async fn rerun_check_run(
+        &self,
+        repo: &RepoName,
+        run: &NewCheckRun,
+    ) -> Result<CheckRunId, OpsError> {
+        self.create_unless_found(repo, run, Reuse::Unfinished).await
+    }
+
+    async fn create_unless_found(
+        &self,
+        repo: &RepoName,
+        run: &NewCheckRun,
+        reuse: Reuse,
+    ) -> Result<CheckRunId, OpsError> {
         let operation = "create a check run";
-        if let Some(existing) = self
-            .find_check_run(repo, &run.head_sha, &run.name, &run.external_id)
-            .await?
-        {
-            return Ok(existing.id);
+        let existing = || async {
+            Ok::<_, OpsError>(
+                self.check_runs_for_commit(repo, &run.head_sha, &run.name)
+                    .await?
+                    .into_iter()
+                    .filter(|r| r.external_id.as_deref() == Some(run.external_id.as_str()))
+                    .find(|r| reuse == Reuse::Any || r.status != "completed")
+                    .map(|r| r.id),
+            )
+        };
+        if let Some(id) = existing().await? {
+            return Ok(id);
         }
         let batches = run
             .output
@@ -175,17 +212,11 @@ impl GitHubClient {
             format!("{}/check-runs", repo_path(repo)),
         )
         .json(body);
-        let found = || async {
-            Ok(self
-                .find_check_run(repo, &run.head_sha, &run.name, &run.external_id)
-                .await?
-                .map(|r| r.id))
-        };
         let id = self
             .send_checked(
                 call,
                 |r| r.decode::<CheckRun>(operation).map(|c| c.id),
-                found,
+                existing,
             )
             .await?;
         if let Some(output) = &run.output {
@@ -251,16 +282,31 @@ impl GitHubClient {
         name: &str,
         external_id: &str,
     ) -> Result<Option<CheckRun>, OpsError> {
+        Ok(self
+            .check_runs_for_commit(repo, head_sha, name)
+            .await?
+            .into_iter()
+            .find(|r| r.external_id.as_deref() == Some(external_id)))
+    }
+
+    /// Every run of the check `name` on `head_sha` (all of them, not only
+    /// the latest), newest first.
+    pub async fn check_runs_for_commit(
+        &self,
+        repo: &RepoName,
+        head_sha: &CommitSha,
+        name: &str,
+    ) -> Result<Vec<CheckRun>, OpsError> {
         let route = format!(
             "{}/commits/{head_sha}/check-runs?check_name={}&filter=all&per_page=100",
             repo_path(repo),
             segment(name)
         );
         let list: CheckRunList = self.fetch(Call::get("list check runs", route)).await?;
-        Ok(list
-            .check_runs
-            .into_iter()
-            .find(|r| r.external_id.as_deref() == Some(external_id)))
+        let mut runs = list.check_runs;
+        // Ids grow with time; GitHub's own order is not documented.
+        runs.sort_by_key(|r| std::cmp::Reverse(r.id));
+        Ok(runs)
     }
 
     async fn append_annotations(
