@@ -1,15 +1,18 @@
 //! `fixwright gates`: ruff, mypy and pytest on a scraper repository, the
 //! same engine the App uses for check runs.
 
-use std::io::Write as _;
+use std::collections::HashMap;
+use std::io::{IsTerminal as _, Write as _};
 use std::path::PathBuf;
 use std::process::ExitCode;
+use std::sync::Mutex;
 use std::time::Duration;
 
 use clap::{Args, ValueEnum};
+use indicatif::{MultiProgress, ProgressBar, ProgressDrawTarget, ProgressStyle};
 
 use crate::gates::engine::{GateSettings, TimeLimits};
-use crate::gates::{GateRequest, Target, report, run_gates};
+use crate::gates::{GateRequest, Progress, Target, Tool, report, run_gates};
 use crate::policy::RepoPolicy;
 use crate::python::Provisioner;
 
@@ -99,8 +102,11 @@ pub async fn run(args: GatesArgs) -> ExitCode {
         baseline: args.baseline.clone(),
         run_id: None,
     };
-    let progress = |step: &str| eprintln!("fixwright gates: {step}...");
-    let run = match run_gates(&request, &settings, &provisioner, &progress).await {
+    let display = Display::for_stderr();
+    let progress = |event: Progress<'_>| display.show(event);
+    let outcome = run_gates(&request, &settings, &provisioner, &progress).await;
+    display.finish();
+    let run = match outcome {
         Ok(run) => run,
         Err(e) => return usage_error(args.format, &e.to_string()),
     };
@@ -129,5 +135,170 @@ pub async fn run(args: GatesArgs) -> ExitCode {
         ExitCode::SUCCESS
     } else {
         ExitCode::from(1)
+    }
+}
+
+/// Progress on stderr: a spinner per tool on a terminal, plain lines
+/// otherwise (CI logs, files, pipes). stdout only ever holds the report.
+enum Display {
+    Terminal {
+        bars: MultiProgress,
+        step: ProgressBar,
+        tools: Mutex<HashMap<(Tool, bool), ProgressBar>>,
+    },
+    Plain,
+}
+
+const TICK: Duration = Duration::from_millis(100);
+
+impl Display {
+    fn for_stderr() -> Self {
+        if !std::io::stderr().is_terminal() {
+            return Display::Plain;
+        }
+        let bars = MultiProgress::with_draw_target(ProgressDrawTarget::stderr());
+        let step = bars.add(ProgressBar::new_spinner());
+        step.set_style(spinner_style("{spinner} {msg}"));
+        step.enable_steady_tick(TICK);
+        Display::Terminal {
+            bars,
+            step,
+            tools: Mutex::new(HashMap::new()),
+        }
+    }
+
+    fn show(&self, event: Progress<'_>) {
+        match self {
+            Display::Plain => eprintln!("fixwright gates: {}", plain_line(event)),
+            Display::Terminal { bars, step, tools } => {
+                let mut tools = tools.lock().unwrap_or_else(|p| p.into_inner());
+                let mut bar = |tool: Tool, base: bool| {
+                    tools
+                        .entry((tool, base))
+                        .or_insert_with(|| {
+                            let bar = bars.add(ProgressBar::new_spinner());
+                            bar.set_style(spinner_style("{spinner} {prefix:<14} {msg}"));
+                            bar.set_prefix(tool_label(tool, base));
+                            bar
+                        })
+                        .clone()
+                };
+                match event {
+                    Progress::Step(text) => step.set_message(format!("{text}...")),
+                    Progress::Started { tool, base } => {
+                        let bar = bar(tool, base);
+                        bar.set_message("running");
+                        bar.enable_steady_tick(TICK);
+                    }
+                    Progress::Skipped { tool, base } => {
+                        bar(tool, base).finish_with_message("nothing in scope");
+                    }
+                    Progress::Finished {
+                        tool,
+                        base,
+                        duration,
+                        findings,
+                    } => bar(tool, base).finish_with_message(finished(duration, findings)),
+                }
+            }
+        }
+    }
+
+    /// Stops the spinners; the tools' final lines stay on screen.
+    fn finish(&self) {
+        if let Display::Terminal { step, .. } = self {
+            step.finish_and_clear();
+        }
+    }
+}
+
+fn spinner_style(template: &str) -> ProgressStyle {
+    // The templates are constants; a bad one falls back to the default style.
+    ProgressStyle::with_template(template).unwrap_or_else(|_| ProgressStyle::default_spinner())
+}
+
+fn tool_label(tool: Tool, base: bool) -> String {
+    if base {
+        format!("{tool} (base)")
+    } else {
+        tool.to_string()
+    }
+}
+
+fn finished(duration: Duration, findings: Result<usize, &str>) -> String {
+    let seconds = duration.as_secs_f64();
+    match findings {
+        Ok(n) => format!("done in {seconds:.1} s, {n} finding(s)"),
+        Err(reason) => format!(
+            "could not run after {seconds:.1} s: {}",
+            reason.lines().next().unwrap_or_default()
+        ),
+    }
+}
+
+/// One line per event for logs. Pure.
+fn plain_line(event: Progress<'_>) -> String {
+    match event {
+        Progress::Step(text) => format!("{text}..."),
+        Progress::Started { tool, base } => format!("{} started", tool_label(tool, base)),
+        Progress::Skipped { tool, base } => {
+            format!("{}: nothing in scope", tool_label(tool, base))
+        }
+        Progress::Finished {
+            tool,
+            base,
+            duration,
+            findings,
+        } => format!(
+            "{} {}",
+            tool_label(tool, base),
+            finished(duration, findings)
+        ),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn gates_progress_plain_lines_name_the_tool_and_the_outcome() {
+        let line = |event| plain_line(event);
+        assert_eq!(
+            line(Progress::Step("provisioning the Python environment")),
+            "provisioning the Python environment..."
+        );
+        assert_eq!(
+            line(Progress::Started {
+                tool: Tool::Mypy,
+                base: true
+            }),
+            "mypy (base) started"
+        );
+        assert_eq!(
+            line(Progress::Finished {
+                tool: Tool::Ruff,
+                base: false,
+                duration: Duration::from_millis(420),
+                findings: Ok(3)
+            }),
+            "ruff done in 0.4 s, 3 finding(s)"
+        );
+        assert_eq!(
+            line(Progress::Finished {
+                tool: Tool::Pytest,
+                base: false,
+                duration: Duration::from_secs(600),
+                findings: Err("pytest did not finish\nmore")
+            }),
+            "pytest could not run after 600.0 s: pytest did not finish"
+        );
+        assert_eq!(
+            line(Progress::Skipped {
+                tool: Tool::Pytest,
+                base: false
+            }),
+            "pytest: nothing in scope"
+        );
     }
 }

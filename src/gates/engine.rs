@@ -147,6 +147,26 @@ pub enum Target {
     Changed(Vec<PathBuf>),
 }
 
+/// What a gate run is doing, for progress displays. Tools run at once, so
+/// their events interleave.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Progress<'a> {
+    /// A step of the run as a whole (provisioning, the base revision).
+    Step(&'a str),
+    /// A tool started, on the change or (`base`) on the base revision.
+    Started { tool: Tool, base: bool },
+    /// A tool had nothing in scope (a scraper without tests).
+    Skipped { tool: Tool, base: bool },
+    /// A tool finished: how many findings it printed (before the comparison
+    /// with the base), or why its output could not be used.
+    Finished {
+        tool: Tool,
+        base: bool,
+        duration: Duration,
+        findings: Result<usize, &'a str>,
+    },
+}
+
 /// A gate run's request.
 #[derive(Clone, Debug)]
 pub struct GateRequest {
@@ -232,10 +252,10 @@ pub async fn run_gates(
     request: &GateRequest,
     settings: &GateSettings,
     provisioner: &Provisioner,
-    progress: &(dyn Fn(&str) + Sync),
+    progress: &(dyn Fn(Progress<'_>) + Sync),
 ) -> Result<GateRun, GatesError> {
     let repo = &request.repo;
-    progress("provisioning the Python environment");
+    progress(Progress::Step("provisioning the Python environment"));
     let started = Instant::now();
     let env = provisioner
         .provision(&EnvInputs {
@@ -283,11 +303,22 @@ pub async fn run_gates(
         _ => None,
     });
     let mypy_cache = settings.work_dir.join("mypy").join(repo_key(repo));
-    progress("running ruff, mypy and pytest");
-    let head = run_tools(&python, repo, &scope, settings, &mypy_cache).await;
+    progress(Progress::Step("running ruff, mypy and pytest"));
+    let head = run_tools(
+        &python,
+        repo,
+        &scope,
+        settings,
+        &mypy_cache,
+        false,
+        progress,
+    )
+    .await;
     let mut base_findings: Vec<Vec<Finding>> = vec![Vec::new(); Tool::ALL.len()];
     if let Some(rev) = &baseline {
-        progress(&format!("running the gates on the base {rev}"));
+        progress(Progress::Step(&format!(
+            "running the gates on the base {rev}"
+        )));
         let checkout = settings
             .work_dir
             .join(format!("base-{}", ulid::Ulid::new()));
@@ -300,7 +331,16 @@ pub async fn run_gates(
             .work_dir
             .join("mypy")
             .join(format!("{}-base", repo_key(repo)));
-        let base = run_tools(&python, &checkout, &base_scope, settings, &base_cache).await;
+        let base = run_tools(
+            &python,
+            &checkout,
+            &base_scope,
+            settings,
+            &base_cache,
+            true,
+            progress,
+        )
+        .await;
         let _ = tokio::fs::remove_dir_all(&checkout).await;
         for (slot, run) in base_findings.iter_mut().zip(base) {
             if let Ok(parsed) = run.parsed {
@@ -491,19 +531,23 @@ pub fn invocations(
     ]
 }
 
-/// Runs the three tools at once and parses what they print.
+/// Runs the three tools at once and parses what they print; `base` says
+/// whether this is the base revision's run, for `progress`.
 async fn run_tools(
     python: &Path,
     root: &Path,
     scope: &Scope,
     settings: &GateSettings,
     mypy_cache: &Path,
+    base: bool,
+    progress: &(dyn Fn(Progress<'_>) + Sync),
 ) -> Vec<ToolRun> {
     let junit = std::env::temp_dir().join(format!("fixwright-junit-{}.xml", ulid::Ulid::new()));
     let runs = invocations(python, root, scope, settings, mypy_cache, &junit);
     let futures = runs.into_iter().map(|(tool, inv)| async move {
         let Some(inv) = inv else {
             // Nothing in scope for this tool (a scraper without tests).
+            progress(Progress::Skipped { tool, base });
             return ToolRun {
                 tool,
                 parsed: Ok(Parsed {
@@ -514,8 +558,9 @@ async fn run_tools(
                 duration: Duration::ZERO,
             };
         };
+        progress(Progress::Started { tool, base });
         let result = run::run(&inv).await;
-        match result {
+        let run = match result {
             Ok((output, duration)) => ToolRun {
                 tool,
                 parsed: parse_output(tool, &output, root),
@@ -536,7 +581,18 @@ async fn run_tools(
                 },
                 duration: inv.timeout,
             },
-        }
+        };
+        let findings = match &run.parsed {
+            Ok(parsed) => Ok(parsed.findings.len()),
+            Err(unusable) => Err(unusable.reason.as_str()),
+        };
+        progress(Progress::Finished {
+            tool,
+            base,
+            duration: run.duration,
+            findings,
+        });
+        run
     });
     let results = futures::future::join_all(futures).await;
     let _ = tokio::fs::remove_file(&junit).await;

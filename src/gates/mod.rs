@@ -18,5 +18,5 @@ pub mod rerun;
 pub mod run;
 pub mod scope;
 
-pub use engine::{GateRequest, GateRun, GatesError, Target, ToolPins, run_gates};
+pub use engine::{GateRequest, GateRun, GatesError, Progress, Target, ToolPins, run_gates};
 pub use finding::{Finding, GateResult, GateStatus, Severity, TestStats, Tool};

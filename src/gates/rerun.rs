@@ -17,7 +17,7 @@ use std::time::Duration;
 use futures::future::BoxFuture;
 
 use super::checks::{self, StartedChecks};
-use super::engine::{GateRequest, GateRun, GateSettings, Target, run_gates};
+use super::engine::{GateRequest, GateRun, GateSettings, Progress, Target, run_gates};
 use super::finding::Tool;
 use crate::github::events::{CheckRunAction, CheckSuiteAction, Event, PullRequestSummary};
 use crate::github::ops::GitHubClient;
@@ -325,7 +325,16 @@ impl GateReruns {
             baseline: None,
             run_id: Some(external_id.to_owned()),
         };
-        let progress = |step: &str| tracing::info!(step, "gates");
+        let progress = |event: Progress<'_>| match event {
+            Progress::Step(step) => tracing::info!(step, "gates"),
+            Progress::Finished {
+                tool,
+                base,
+                duration,
+                findings,
+            } => tracing::info!(%tool, base, ?duration, ?findings, "gate tool finished"),
+            Progress::Started { .. } | Progress::Skipped { .. } => {}
+        };
         run_gates(&request, &settings, &self.provisioner, &progress)
             .await
             .map_err(|e| Unproven::Report(e.to_string()))
