@@ -8,7 +8,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
-use fixwright::gates::engine::GateSettings;
+use fixwright::gates::engine::{GateSettings, TimeLimits};
 use fixwright::gates::scope::Scope;
 use fixwright::gates::{
     Finding, GateRequest, GateRun, GateStatus, Target, Tool, checks, run_gates,
@@ -77,7 +77,7 @@ fn edit(repo: &Path, file: &str, from: &str, to: &str) {
 fn settings(work: &Path) -> GateSettings {
     let mut settings = GateSettings::new(work);
     settings.test_timeout = Duration::from_secs(3);
-    settings.tool_timeout = Duration::from_secs(300);
+    settings.time_limits = TimeLimits::all(Duration::from_secs(300));
     settings
 }
 

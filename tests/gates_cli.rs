@@ -106,3 +106,82 @@ fn gates_cli_exit_codes_workflow_commands_and_job_summary() {
     );
     assert_eq!(usage.status.code(), Some(2));
 }
+
+/// The run's JSON report, checked to be the only thing on stdout.
+fn json_report(stdout: &[u8]) -> serde_json::Value {
+    serde_json::from_slice(stdout).unwrap_or_else(|e| {
+        panic!(
+            "stdout is not one JSON document ({e}): {}",
+            String::from_utf8_lossy(stdout)
+        )
+    })
+}
+
+#[test]
+fn gates_cli_progress_is_plain_in_logs_and_spinners_on_a_terminal() {
+    let tmp = tempfile::tempdir().unwrap_or_else(|e| panic!("temp dir: {e}"));
+    let repo = tmp.path().join("repo");
+    copy_dir(&root().join("tests/fixtures/gates-repo"), &repo);
+    let cache = cache_dir(tmp.path());
+    let summary = tmp.path().join("summary.md");
+
+    // stderr is a pipe (a CI log): one plain line per step and tool, no
+    // terminal control sequences; stdout is the JSON report alone.
+    let piped = gates(
+        &repo,
+        &cache,
+        &["--scraper", "weather", "--format", "json"],
+        &summary,
+    );
+    let stderr = String::from_utf8_lossy(&piped.stderr);
+    assert_eq!(piped.status.code(), Some(0), "{stderr}");
+    let report = json_report(&piped.stdout);
+    assert_eq!(report["tools"]["ruff"], "0.17.6", "{report}");
+    for line in [
+        "fixwright gates: provisioning the Python environment...",
+        "fixwright gates: ruff started",
+        "fixwright gates: ruff done in ",
+        "fixwright gates: mypy done in ",
+        "fixwright gates: pytest done in ",
+    ] {
+        assert!(stderr.contains(line), "`{line}` missing from:\n{stderr}");
+    }
+    assert!(!stderr.contains('\u{1b}'), "{stderr:?}");
+
+    // stderr is a terminal (a pseudo-terminal from util-linux `script`):
+    // a spinner per tool, each ending on its outcome; stdout, redirected to
+    // a file, is still the JSON report alone.
+    let out = tmp.path().join("report.json");
+    let command = format!(
+        "'{}' gates --repo '{}' --scraper weather --format json > '{}'",
+        env!("CARGO_BIN_EXE_fixwright"),
+        repo.display(),
+        out.display()
+    );
+    let terminal = Command::new("script")
+        .args(["--quiet", "--return", "--command", &command, "/dev/null"])
+        .env("FIXWRIGHT_CACHE_DIR", &cache)
+        .stdin(std::process::Stdio::null())
+        .output()
+        .unwrap_or_else(|e| {
+            panic!("cannot run `script` (util-linux, `apt-get install util-linux`): {e}")
+        });
+    let screen = String::from_utf8_lossy(&terminal.stdout);
+    assert_eq!(terminal.status.code(), Some(0), "{screen}");
+    assert!(screen.contains('\u{1b}'), "no terminal drawing: {screen:?}");
+    assert!(
+        screen.contains("running ruff, mypy and pytest"),
+        "{screen:?}"
+    );
+    for tool in ["ruff", "mypy", "pytest"] {
+        // The tool's name padded to its column, then its outcome.
+        let finished = format!("{tool:<14} done in ");
+        assert!(screen.contains(&finished), "no `{finished}`: {screen:?}");
+    }
+    assert!(
+        !screen.contains("fixwright gates: ruff started"),
+        "{screen:?}"
+    );
+    let written = std::fs::read(&out).unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(json_report(&written)["tools"]["ruff"], "0.17.6");
+}

@@ -6,11 +6,13 @@ use std::time::Duration;
 use tokio::sync::{Notify, watch};
 
 use crate::config::{Config, ConfigArgs, ConfigError};
+use crate::gates::rerun::{GateReruns, RerunSettings};
 use crate::github::auth::AppSettings;
 use crate::github::deliveries::{DeliveryRecovery, RecoverySettings};
 use crate::github::onboarding::Onboarding;
 use crate::github::{AppAuth, AppId, AuthError, OpsError, SystemClock};
 use crate::inbox::{DeliveryHandler, RecordOnly, TokenCache, WorkerPool, WorkerSettings};
+use crate::python::Provisioner;
 use crate::server::{Edge, ops};
 use crate::store::inbox::{InboxError, Millis};
 use crate::store::{Store, StoreError};
@@ -92,12 +94,22 @@ pub async fn run(args: ServeArgs) -> Result<(), ServeError> {
     let stored = Arc::new(Notify::new());
     let edge = Edge::build(&config, store.clone(), stored.clone()).await?;
     let record: Arc<dyn DeliveryHandler> = Arc::new(RecordOnly);
+    // Acting on deliveries needs the App's identity; without it they are only recorded.
     let handler: Arc<dyn DeliveryHandler> = match &app {
-        Some(app) => Arc::new(Onboarding::new(
-            app.clone(),
-            record,
-            crate::repair::steps::global_mode(config.mode),
-        )),
+        Some(app) => {
+            let reruns = Arc::new(GateReruns::new(
+                record,
+                app.clone(),
+                store.clone(),
+                Provisioner::new(config.data_dir.join("envs")),
+                RerunSettings::new(config.data_dir.join("gates")),
+            ));
+            Arc::new(Onboarding::new(
+                app.clone(),
+                reruns,
+                crate::repair::steps::global_mode(config.mode),
+            ))
+        }
         None => record,
     };
     let workers = WorkerPool::spawn(

@@ -6,7 +6,9 @@ use chrono::Utc;
 use super::engine::GateRun;
 use super::finding::Tool;
 use super::report;
-use crate::github::ops::checks::{CheckRunUpdate, CheckStatus, NewCheckRun};
+use crate::github::ops::checks::{
+    CheckConclusion, CheckOutput, CheckRunUpdate, CheckStatus, NewCheckRun,
+};
 use crate::github::ops::{GitHubClient, OpsError};
 use crate::github::{CheckRunId, CommitSha, RepoName};
 
@@ -28,23 +30,76 @@ pub async fn start(
     let mut runs = Vec::new();
     for tool in Tool::ALL {
         let id = client
-            .create_check_run(
-                repo,
-                &NewCheckRun {
-                    name: tool.check_name(),
-                    head_sha: head_sha.clone(),
-                    external_id: external_id.to_owned(),
-                    status: CheckStatus::InProgress,
-                    conclusion: None,
-                    started_at: Some(Utc::now()),
-                    completed_at: None,
-                    output: None,
-                },
-            )
+            .create_check_run(repo, &in_progress(tool, head_sha, external_id))
             .await?;
         runs.push((tool, id));
     }
     Ok(StartedChecks { runs })
+}
+
+/// Starts new runs of `tools`' checks after someone re-ran them on GitHub:
+/// completed runs with the same `external_id` stay as they were; an
+/// unfinished one (from an interrupted earlier try of this re-run) is taken
+/// over rather than duplicated.
+pub async fn restart(
+    client: &GitHubClient,
+    repo: &RepoName,
+    head_sha: &CommitSha,
+    external_id: &str,
+    tools: &[Tool],
+) -> Result<StartedChecks, OpsError> {
+    let mut runs = Vec::new();
+    for tool in tools {
+        let id = client
+            .rerun_check_run(repo, &in_progress(*tool, head_sha, external_id))
+            .await?;
+        runs.push((*tool, id));
+    }
+    Ok(StartedChecks { runs })
+}
+
+fn in_progress(tool: Tool, head_sha: &CommitSha, external_id: &str) -> NewCheckRun {
+    NewCheckRun {
+        name: tool.check_name(),
+        head_sha: head_sha.clone(),
+        external_id: external_id.to_owned(),
+        status: CheckStatus::InProgress,
+        conclusion: None,
+        started_at: Some(Utc::now()),
+        completed_at: None,
+        output: None,
+    }
+}
+
+/// Completes the check runs as failures when the gates could not run at all
+/// (a bad policy file, an environment that cannot be built): a check run is
+/// never left spinning and never passes by default.
+pub async fn abandon(
+    client: &GitHubClient,
+    repo: &RepoName,
+    started: &StartedChecks,
+    reason: &str,
+) -> Result<(), OpsError> {
+    for (tool, id) in &started.runs {
+        client
+            .update_check_run(
+                repo,
+                *id,
+                &CheckRunUpdate {
+                    status: Some(CheckStatus::Completed),
+                    conclusion: Some(CheckConclusion::Failure),
+                    completed_at: Some(Utc::now()),
+                    output: Some(CheckOutput {
+                        title: format!("{tool}: could not run"),
+                        summary: format!("The gates could not run: {reason}"),
+                        text: None,
+                        annotations: Vec::new(),
+                    }),
+                },
+            )
+            .await?;
+    }
+    Ok(())
 }
 
 /// Completes the check runs with each gate's conclusion, summary and

@@ -2,6 +2,7 @@
 //! mypy and pytest in parallel on the change, run them again on the base
 //! commit, and keep only what the change introduced.
 
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
@@ -13,11 +14,14 @@ use super::finding::{Finding, GateResult, GateStatus, Tool};
 use super::parse::{self, Parsed, ToolOutput, Unusable};
 use super::run::{self, Invocation, RunError};
 use super::scope::{self, Scope};
+use crate::policy::gates::TimeLimits as TimeLimitSeconds;
+use crate::policy::{Gates, ToolVersions};
 use crate::python::{EnvInputs, ProvisionError, Provisioner};
 use crate::repair::scraper::{Layout, ScraperError};
 
 /// Exact tool versions installed into every gate environment (pip
-/// requirement strings). They are part of the environment's cache key.
+/// requirement strings). They are part of the environment's cache key, so a
+/// change of pin builds a new environment and an unchanged one reuses it.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 pub struct ToolPins {
     pub ruff: String,
@@ -27,17 +31,23 @@ pub struct ToolPins {
 }
 
 impl Default for ToolPins {
+    /// Fixwright's own pins.
     fn default() -> Self {
-        ToolPins {
-            ruff: "ruff==0.17.6".into(),
-            mypy: "mypy==2.4.1".into(),
-            pytest: "pytest==9.2.0".into(),
-            pytest_timeout: "pytest-timeout==2.4.0".into(),
-        }
+        ToolPins::from_versions(&ToolVersions::default())
     }
 }
 
 impl ToolPins {
+    /// The pins of a repository's `gates.tools` (validated exact versions).
+    pub fn from_versions(versions: &ToolVersions) -> Self {
+        ToolPins {
+            ruff: format!("ruff=={}", versions.ruff),
+            mypy: format!("mypy=={}", versions.mypy),
+            pytest: format!("pytest=={}", versions.pytest),
+            pytest_timeout: format!("pytest-timeout=={}", versions.pytest_timeout),
+        }
+    }
+
     /// The requirements to install on top of the repository's own.
     pub fn requirements(&self) -> Vec<String> {
         vec![
@@ -49,6 +59,37 @@ impl ToolPins {
     }
 }
 
+/// The distributions whose installed versions a gate run reports.
+const REPORTED_TOOLS: [&str; 4] = ["ruff", "mypy", "pytest", "pytest-timeout"];
+
+/// The wall-clock limit of each tool.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct TimeLimits {
+    pub ruff: Duration,
+    pub mypy: Duration,
+    pub pytest: Duration,
+}
+
+impl TimeLimits {
+    /// The same limit for every tool.
+    pub fn all(limit: Duration) -> Self {
+        TimeLimits {
+            ruff: limit,
+            mypy: limit,
+            pytest: limit,
+        }
+    }
+
+    /// The limit of `tool`.
+    pub fn of(&self, tool: Tool) -> Duration {
+        match tool {
+            Tool::Ruff => self.ruff,
+            Tool::Mypy => self.mypy,
+            Tool::Pytest => self.pytest,
+        }
+    }
+}
+
 /// Limits and places for gate runs.
 #[derive(Clone, Debug)]
 pub struct GateSettings {
@@ -56,7 +97,7 @@ pub struct GateSettings {
     /// Holds mypy's per-repository caches and temporary checkouts.
     pub work_dir: PathBuf,
     /// Wall-clock limit of each tool.
-    pub tool_timeout: Duration,
+    pub time_limits: TimeLimits,
     /// pytest-timeout's per-test limit: a hanging test fails alone.
     pub test_timeout: Duration,
     /// Bytes of a tool's stdout kept; more is an error gate.
@@ -65,16 +106,31 @@ pub struct GateSettings {
 }
 
 impl GateSettings {
-    /// Defaults: 10 minutes per tool, 60 s per test, 16 MiB of output.
+    /// Defaults: Fixwright's pins, 10 minutes per tool, 60 s per test, 16 MiB
+    /// of output.
     pub fn new(work_dir: impl Into<PathBuf>) -> Self {
         GateSettings {
             pins: ToolPins::default(),
             work_dir: work_dir.into(),
-            tool_timeout: Duration::from_secs(600),
-            test_timeout: Duration::from_secs(60),
+            time_limits: TimeLimits::all(Duration::from_secs(TimeLimitSeconds::DEFAULT_SECONDS)),
+            test_timeout: Duration::from_secs(Gates::TEST_TIMEOUT_SECONDS),
             max_output: 16 * 1024 * 1024,
             layout: Layout::default(),
         }
+    }
+
+    /// These settings with a repository's `gates:` section applied: its tool
+    /// pins, time limits and per-test limit.
+    pub fn with_policy(mut self, gates: &Gates) -> Self {
+        let secs = Duration::from_secs;
+        self.pins = ToolPins::from_versions(&gates.tools);
+        self.time_limits = TimeLimits {
+            ruff: secs(gates.time_limit_seconds.ruff),
+            mypy: secs(gates.time_limit_seconds.mypy),
+            pytest: secs(gates.time_limit_seconds.pytest),
+        };
+        self.test_timeout = secs(gates.test_timeout_seconds);
+        self
     }
 }
 
@@ -89,6 +145,26 @@ pub enum Target {
     ChangedFrom(String),
     /// These paths, relative to the repository root.
     Changed(Vec<PathBuf>),
+}
+
+/// What a gate run is doing, for progress displays. Tools run at once, so
+/// their events interleave.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Progress<'a> {
+    /// A step of the run as a whole (provisioning, the base revision).
+    Step(&'a str),
+    /// A tool started, on the change or (`base`) on the base revision.
+    Started { tool: Tool, base: bool },
+    /// A tool had nothing in scope (a scraper without tests).
+    Skipped { tool: Tool, base: bool },
+    /// A tool finished: how many findings it printed (before the comparison
+    /// with the base), or why its output could not be used.
+    Finished {
+        tool: Tool,
+        base: bool,
+        duration: Duration,
+        findings: Result<usize, &'a str>,
+    },
 }
 
 /// A gate run's request.
@@ -115,6 +191,9 @@ pub struct GateRun {
     /// Whether the environment existed already.
     pub environment_reused: bool,
     pub provision_ms: u64,
+    /// The installed version of each gate tool (PyPI name to version), as
+    /// the environment reports it.
+    pub tools: BTreeMap<String, String>,
 }
 
 impl GateRun {
@@ -173,10 +252,10 @@ pub async fn run_gates(
     request: &GateRequest,
     settings: &GateSettings,
     provisioner: &Provisioner,
-    progress: &(dyn Fn(&str) + Sync),
+    progress: &(dyn Fn(Progress<'_>) + Sync),
 ) -> Result<GateRun, GatesError> {
     let repo = &request.repo;
-    progress("provisioning the Python environment");
+    progress(Progress::Step("provisioning the Python environment"));
     let started = Instant::now();
     let env = provisioner
         .provision(&EnvInputs {
@@ -185,6 +264,8 @@ pub async fn run_gates(
         })
         .await?;
     let provision_ms = elapsed_ms(started);
+    let python = run::python_in(&env.root);
+    let tools = installed_versions(&python, &REPORTED_TOOLS).await;
     let covered = scope::discover(repo, &settings.layout).map_err(|source| GatesError::Layout {
         repo: repo.clone(),
         source,
@@ -222,12 +303,22 @@ pub async fn run_gates(
         _ => None,
     });
     let mypy_cache = settings.work_dir.join("mypy").join(repo_key(repo));
-    progress("running ruff, mypy and pytest");
-    let python = run::python_in(&env.root);
-    let head = run_tools(&python, repo, &scope, settings, &mypy_cache).await;
+    progress(Progress::Step("running ruff, mypy and pytest"));
+    let head = run_tools(
+        &python,
+        repo,
+        &scope,
+        settings,
+        &mypy_cache,
+        false,
+        progress,
+    )
+    .await;
     let mut base_findings: Vec<Vec<Finding>> = vec![Vec::new(); Tool::ALL.len()];
     if let Some(rev) = &baseline {
-        progress(&format!("running the gates on the base {rev}"));
+        progress(Progress::Step(&format!(
+            "running the gates on the base {rev}"
+        )));
         let checkout = settings
             .work_dir
             .join(format!("base-{}", ulid::Ulid::new()));
@@ -240,7 +331,16 @@ pub async fn run_gates(
             .work_dir
             .join("mypy")
             .join(format!("{}-base", repo_key(repo)));
-        let base = run_tools(&python, &checkout, &base_scope, settings, &base_cache).await;
+        let base = run_tools(
+            &python,
+            &checkout,
+            &base_scope,
+            settings,
+            &base_cache,
+            true,
+            progress,
+        )
+        .await;
         let _ = tokio::fs::remove_dir_all(&checkout).await;
         for (slot, run) in base_findings.iter_mut().zip(base) {
             if let Ok(parsed) = run.parsed {
@@ -251,7 +351,11 @@ pub async fn run_gates(
     let gates = head
         .into_iter()
         .zip(&base_findings)
-        .map(|(run, base)| verdict(run, base))
+        .map(|(run, base)| {
+            let mut gate = verdict(run, base);
+            gate.version = tools.get(&gate.tool.to_string()).cloned();
+            gate
+        })
         .collect();
     Ok(GateRun {
         id: request
@@ -263,7 +367,29 @@ pub async fn run_gates(
         gates,
         environment_reused: env.reused,
         provision_ms,
+        tools,
     })
+}
+
+/// What `python` has installed of `names` (PyPI names), from the packages'
+/// own metadata. A tool it cannot report is left out; its gate then fails on
+/// its own when run.
+async fn installed_versions(python: &Path, names: &[&str]) -> BTreeMap<String, String> {
+    // Names are compared in PEP 503's normalised form (`pytest_timeout` is `pytest-timeout`).
+    const SCRIPT: &str = r"import importlib.metadata as m, json, re, sys; want = set(sys.argv[1:]); print(json.dumps({n: d.version for d in m.distributions() for n in [re.sub(r'[-_.]+', '-', (d.metadata['Name'] or '').lower())] if n in want}))";
+    let output = tokio::process::Command::new(python)
+        .arg("-c")
+        .arg(SCRIPT)
+        .args(names)
+        .stdin(std::process::Stdio::null())
+        .kill_on_drop(true)
+        .output();
+    match tokio::time::timeout(Duration::from_secs(60), output).await {
+        Ok(Ok(output)) if output.status.success() => {
+            serde_json::from_slice(&output.stdout).unwrap_or_default()
+        }
+        _ => BTreeMap::new(),
+    }
 }
 
 /// One tool's head or base run.
@@ -293,6 +419,7 @@ pub fn verdict(run: ToolRun, base: &[Finding]) -> GateResult {
                 existing,
                 duration_ms,
                 tests: parsed.tests,
+                version: None,
             }
         }
         Err(unusable) => GateResult {
@@ -305,6 +432,7 @@ pub fn verdict(run: ToolRun, base: &[Finding]) -> GateResult {
             existing: Vec::new(),
             duration_ms,
             tests: None,
+            version: None,
         },
     }
 }
@@ -351,13 +479,13 @@ pub fn invocations(
             (Some(run::path_args(sources)), Some(run::path_args(tests)))
         }
     };
-    let base = |args: Vec<String>, report: Option<PathBuf>| Invocation {
+    let base = |tool: Tool, args: Vec<String>, report: Option<PathBuf>| Invocation {
         program: python.to_path_buf(),
         args,
         cwd: root.to_path_buf(),
         // Tools must not litter the repository with bytecode.
         env: vec![("PYTHONDONTWRITEBYTECODE".into(), "1".into())],
-        timeout: settings.tool_timeout,
+        timeout: settings.time_limits.of(tool),
         max_output: settings.max_output,
         report,
     };
@@ -388,28 +516,38 @@ pub fn invocations(
     // No paths: the repository's own `testpaths` decides.
     pytest.extend(tests.clone().unwrap_or_default());
     vec![
-        (Tool::Ruff, (!nothing(&sources)).then(|| base(ruff, None))),
-        (Tool::Mypy, (!nothing(&sources)).then(|| base(mypy, None))),
+        (
+            Tool::Ruff,
+            (!nothing(&sources)).then(|| base(Tool::Ruff, ruff, None)),
+        ),
+        (
+            Tool::Mypy,
+            (!nothing(&sources)).then(|| base(Tool::Mypy, mypy, None)),
+        ),
         (
             Tool::Pytest,
-            (!nothing(&tests)).then(|| base(pytest, Some(junit.to_path_buf()))),
+            (!nothing(&tests)).then(|| base(Tool::Pytest, pytest, Some(junit.to_path_buf()))),
         ),
     ]
 }
 
-/// Runs the three tools at once and parses what they print.
+/// Runs the three tools at once and parses what they print; `base` says
+/// whether this is the base revision's run, for `progress`.
 async fn run_tools(
     python: &Path,
     root: &Path,
     scope: &Scope,
     settings: &GateSettings,
     mypy_cache: &Path,
+    base: bool,
+    progress: &(dyn Fn(Progress<'_>) + Sync),
 ) -> Vec<ToolRun> {
     let junit = std::env::temp_dir().join(format!("fixwright-junit-{}.xml", ulid::Ulid::new()));
     let runs = invocations(python, root, scope, settings, mypy_cache, &junit);
     let futures = runs.into_iter().map(|(tool, inv)| async move {
         let Some(inv) = inv else {
             // Nothing in scope for this tool (a scraper without tests).
+            progress(Progress::Skipped { tool, base });
             return ToolRun {
                 tool,
                 parsed: Ok(Parsed {
@@ -420,8 +558,9 @@ async fn run_tools(
                 duration: Duration::ZERO,
             };
         };
+        progress(Progress::Started { tool, base });
         let result = run::run(&inv).await;
-        match result {
+        let run = match result {
             Ok((output, duration)) => ToolRun {
                 tool,
                 parsed: parse_output(tool, &output, root),
@@ -442,7 +581,18 @@ async fn run_tools(
                 },
                 duration: inv.timeout,
             },
-        }
+        };
+        let findings = match &run.parsed {
+            Ok(parsed) => Ok(parsed.findings.len()),
+            Err(unusable) => Err(unusable.reason.as_str()),
+        };
+        progress(Progress::Finished {
+            tool,
+            base,
+            duration: run.duration,
+            findings,
+        });
+        run
     });
     let results = futures::future::join_all(futures).await;
     let _ = tokio::fs::remove_file(&junit).await;

@@ -104,6 +104,9 @@ pub struct GateResult {
     pub duration_ms: u64,
     /// pytest only.
     pub tests: Option<TestStats>,
+    /// The tool's installed version, when the environment reported it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub version: Option<String>,
 }
 
 impl GateResult {

@@ -37,6 +37,14 @@ fn location(f: &Finding) -> String {
 pub fn text(run: &GateRun) -> String {
     let mut out = String::new();
     let _ = writeln!(out, "scope: {}", scope_line(&run.scope));
+    if !run.tools.is_empty() {
+        let tools: Vec<String> = run
+            .tools
+            .iter()
+            .map(|(name, version)| format!("{name} {version}"))
+            .collect();
+        let _ = writeln!(out, "tools: {}", tools.join(", "));
+    }
     for gate in &run.gates {
         let _ = writeln!(
             out,
@@ -146,14 +154,20 @@ fn first_line(text: &str) -> &str {
 /// excerpts, and the tool's output tail when it could not run.
 pub fn gate_markdown(gate: &GateResult) -> String {
     let mut out = String::new();
-    let _ = writeln!(
+    let _ = write!(
         out,
-        "**{}**: {} new finding(s), {} already on the base (not blocking); {} ms.\n",
+        "**{}**: {} new finding(s), {} already on the base (not blocking); {} ms",
         status_word(gate),
         gate.new.len(),
         gate.existing.len(),
         gate.duration_ms
     );
+    match &gate.version {
+        Some(version) => {
+            let _ = writeln!(out, "; {} {version}.\n", gate.tool);
+        }
+        None => out.push_str(".\n\n"),
+    }
     if let Some(tests) = &gate.tests {
         let _ = writeln!(
             out,

@@ -3,14 +3,14 @@
 //! Parsing is strict: an unknown field, a wrong type or a bad value is an
 //! error that names the line and the field. Every section is optional and has
 //! documented defaults, so an empty file (or none) is the default policy.
-//! Later sections (for example `gates:`) are added as fields of
-//! [`RepoPolicy`].
+//! Each section is a field of [`RepoPolicy`]; `gates:` is in [`super::gates`].
 
 use std::path::{Path, PathBuf};
 
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
+use super::gates::Gates;
 use super::glob::{Glob, Pattern, ScraperName};
 use super::mode::Mode;
 
@@ -77,6 +77,8 @@ pub struct RepoPolicy {
     pub agent_budget: AgentBudget,
     /// What happens to a fix that may be merged.
     pub merge: Merge,
+    /// Tool versions and time limits of the quality gates.
+    pub gates: Gates,
 }
 
 /// Band thresholds on the calibrated confidence.
@@ -320,6 +322,20 @@ impl RepoPolicy {
                         "pattern `{glob}` does not mention {{name}}, so it would hand every scraper's fix the same files"
                     ),
                 ));
+            }
+        }
+        let limits = &self.gates.time_limit_seconds;
+        for (field, seconds) in [
+            ("gates.time_limit_seconds.ruff", limits.ruff),
+            ("gates.time_limit_seconds.mypy", limits.mypy),
+            ("gates.time_limit_seconds.pytest", limits.pytest),
+            (
+                "gates.test_timeout_seconds",
+                self.gates.test_timeout_seconds,
+            ),
+        ] {
+            if seconds == 0 {
+                return Err(invalid(field, "must be at least 1 second".to_owned()));
             }
         }
         if let Some(reviewer) = self.merge.reviewers.iter().find(|r| !is_reviewer(r)) {

@@ -3,6 +3,7 @@
 //! `.github/fixwright.cedar`), decided by Cedar outside the agent.
 //!
 //! - [`file`]: the YAML schema, strict parsing and defaults.
+//! - [`gates`]: the `gates:` section (tool pins and time limits).
 //! - [`glob`]: path patterns and scraper names.
 //! - [`mode`]: `off | dry-run | on` and how the global and repository switches combine.
 //! - [`proposal`]: the facts a decision is made on, and the decision.
@@ -12,6 +13,7 @@
 
 pub mod cedar;
 pub mod file;
+pub mod gates;
 pub mod glob;
 pub mod mode;
 pub mod proposal;
@@ -20,6 +22,7 @@ pub mod rules;
 
 pub use cedar::{CedarError, CedarPolicy};
 pub use file::{PolicyError, RepoPolicy};
+pub use gates::{Gates, ToolVersion, ToolVersions};
 pub use glob::{Glob, ScraperName};
 pub use mode::{Mode, effective_mode};
 pub use proposal::{Decision, ProposalFacts, Refusal, Verdict};

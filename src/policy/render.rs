@@ -70,5 +70,19 @@ fn render(policy: &RepoPolicy, out: &mut String) -> std::fmt::Result {
         out,
         "merge: auto-merge {}, method {method}, reviewers {reviewers}",
         if policy.merge.auto_merge { "on" } else { "off" }
+    )?;
+    let gates = &policy.gates;
+    let pins: Vec<String> = gates
+        .tools
+        .pins()
+        .iter()
+        .map(|(name, version)| format!("{name} {version}"))
+        .collect();
+    writeln!(out, "gate tools: {}", pins.join(", "))?;
+    let limits = &gates.time_limit_seconds;
+    writeln!(
+        out,
+        "gate time limits: ruff {} s, mypy {} s, pytest {} s; {} s per test",
+        limits.ruff, limits.mypy, limits.pytest, gates.test_timeout_seconds
     )
 }

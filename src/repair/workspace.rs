@@ -9,8 +9,10 @@ use std::fmt;
 use std::path::{Component, Path, PathBuf};
 
 use git2::{
-    BranchType, DiffFormat, Oid, Repository, Signature, WorktreeAddOptions, WorktreePruneOptions,
+    BranchType, Cred, DiffFormat, FetchOptions, Oid, RemoteCallbacks, Repository, Signature,
+    WorktreeAddOptions, WorktreePruneOptions,
 };
+use secrecy::{ExposeSecret, SecretString};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
@@ -81,6 +83,8 @@ pub enum WorkspaceError {
         #[source]
         source: git2::Error,
     },
+    #[error("{url} has no commit {commit}")]
+    NoSuchCommit { url: String, commit: CommitSha },
     #[error("branch {0} already exists")]
     BranchExists(String),
     #[error("`{0}` is not a path inside the repository")]
@@ -93,6 +97,41 @@ pub enum WorkspaceError {
     },
     #[error("git: {0}")]
     Git(#[from] git2::Error),
+}
+
+/// A user name and password for git over HTTPS.
+pub struct GitCredentials {
+    pub username: String,
+    pub password: SecretString,
+}
+
+impl fmt::Debug for GitCredentials {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("GitCredentials")
+            .field("username", &self.username)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Fetch options answering git's credential requests with `credentials`,
+/// once: a refused password is an error, not a loop.
+fn fetch_options(credentials: Option<&GitCredentials>) -> FetchOptions<'_> {
+    let mut callbacks = RemoteCallbacks::new();
+    if let Some(credentials) = credentials {
+        let mut asked = false;
+        callbacks.credentials(move |_url, _user, _allowed| {
+            if asked {
+                return Err(git2::Error::from_str(
+                    "the remote refused the credentials (an expired or revoked token?)",
+                ));
+            }
+            asked = true;
+            Cred::userpass_plaintext(&credentials.username, credentials.password.expose_secret())
+        });
+    }
+    let mut options = FetchOptions::new();
+    options.remote_callbacks(callbacks);
+    options
 }
 
 /// A repository Fixwright works on.
@@ -134,6 +173,17 @@ impl Workspace {
     /// A bare clone of `url` kept under `cache_dir` (named by a hash of the
     /// URL), created on first use and fetched on every later use.
     pub fn cached_clone(url: &str, cache_dir: &Path) -> Result<Self, WorkspaceError> {
+        Self::cached_clone_as(url, cache_dir, None)
+    }
+
+    /// [`Self::cached_clone`] authenticating over HTTPS with `credentials`
+    /// (for GitHub: an installation token). The credentials are handed to git
+    /// per request and never written into the clone.
+    pub fn cached_clone_as(
+        url: &str,
+        cache_dir: &Path,
+        credentials: Option<&GitCredentials>,
+    ) -> Result<Self, WorkspaceError> {
         let digest = hex::encode(Sha256::digest(url.as_bytes()));
         let path = cache_dir.join(format!("{}.git", &digest[..16]));
         let clone_err = |source| WorkspaceError::Clone {
@@ -146,7 +196,11 @@ impl Workspace {
             {
                 let mut remote = repo.find_remote("origin").map_err(clone_err)?;
                 remote
-                    .fetch(&["+refs/heads/*:refs/heads/*"], None, None)
+                    .fetch(
+                        &["+refs/heads/*:refs/heads/*"],
+                        Some(&mut fetch_options(credentials)),
+                        None,
+                    )
                     .map_err(clone_err)?;
             }
             repo
@@ -160,6 +214,7 @@ impl Workspace {
             let tmp = cache_dir.join(format!(".tmp-{}-{}", &digest[..16], ulid::Ulid::new()));
             let cloned = git2::build::RepoBuilder::new()
                 .bare(true)
+                .fetch_options(fetch_options(credentials))
                 .clone(url, &tmp)
                 .map_err(clone_err);
             match cloned {
@@ -205,6 +260,72 @@ impl Workspace {
     /// Where the repository is.
     pub fn path(&self) -> &Path {
         &self.path
+    }
+
+    /// Makes sure `commit` is here, fetching it from `origin` by its id when
+    /// no fetched branch holds it (a pull request from a fork, a branch since
+    /// moved). It is kept under `refs/fixwright/commits/`.
+    pub fn ensure_commit(
+        &self,
+        commit: &CommitSha,
+        credentials: Option<&GitCredentials>,
+    ) -> Result<(), WorkspaceError> {
+        let oid = commit.oid()?;
+        if self.repo.find_commit(oid).is_ok() {
+            return Ok(());
+        }
+        let url = self
+            .repo
+            .find_remote("origin")
+            .ok()
+            .and_then(|r| r.url().map(str::to_owned))
+            .unwrap_or_default();
+        let clone_err = |source| WorkspaceError::Clone {
+            url: url.clone(),
+            path: self.path.clone(),
+            source,
+        };
+        let mut remote = self.repo.find_remote("origin").map_err(clone_err)?;
+        let refspec = format!("+{oid}:refs/fixwright/commits/{oid}");
+        remote
+            .fetch(&[refspec], Some(&mut fetch_options(credentials)), None)
+            .map_err(clone_err)?;
+        self.repo
+            .find_commit(oid)
+            .map(drop)
+            .map_err(|_| WorkspaceError::NoSuchCommit {
+                url,
+                commit: commit.clone(),
+            })
+    }
+
+    /// Writes a working tree of `commit` into `dest` (a directory that does
+    /// not exist yet): a repository of its own with `commit` checked out
+    /// detached, borrowing this repository's objects (git's alternates), so
+    /// nothing is copied and every fetched commit can be compared with. It
+    /// must be removed before this repository is garbage-collected.
+    pub fn checkout_detached(&self, commit: &CommitSha, dest: &Path) -> Result<(), WorkspaceError> {
+        let oid = commit.oid()?;
+        self.repo.find_commit(oid)?;
+        let write_err = |path: &Path| {
+            let path = path.to_path_buf();
+            move |source| WorkspaceError::Write { path, source }
+        };
+        let init = Repository::init(dest)?;
+        let objects = std::fs::canonicalize(self.repo.path().join("objects"))
+            .map_err(write_err(self.repo.path()))?;
+        let alternates = init.path().join("objects").join("info").join("alternates");
+        if let Some(parent) = alternates.parent() {
+            std::fs::create_dir_all(parent).map_err(write_err(parent))?;
+        }
+        std::fs::write(&alternates, format!("{}\n", objects.display()))
+            .map_err(write_err(&alternates))?;
+        drop(init);
+        // Opened again so the alternates are read.
+        let checkout = Repository::open(dest)?;
+        checkout.set_head_detached(oid)?;
+        checkout.checkout_head(Some(git2::build::CheckoutBuilder::new().force()))?;
+        Ok(())
     }
 
     /// The commit HEAD points at.

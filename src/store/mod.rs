@@ -7,6 +7,7 @@
 use std::str::FromStr;
 use std::time::Duration;
 
+pub mod gate_reruns;
 pub mod inbox;
 pub mod turns;
 

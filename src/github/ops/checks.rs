@@ -108,6 +108,15 @@ pub struct CheckRunOutputSummary {
     pub annotations_count: u64,
 }
 
+/// Which existing check run a create may return instead of making one.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Reuse {
+    /// Any run with the same name and `external_id` on the commit.
+    Any,
+    /// Only one that is not completed.
+    Unfinished,
+}
+
 #[derive(Deserialize)]
 struct CheckRunList {
     check_runs: Vec<CheckRun>,
@@ -139,12 +148,40 @@ impl GitHubClient {
         repo: &RepoName,
         run: &NewCheckRun,
     ) -> Result<CheckRunId, OpsError> {
+        self.create_unless_found(repo, run, Reuse::Any).await
+    }
+
+    /// Creates a new run of a check that already ran, as GitHub asks an App
+    /// to do when someone re-runs its check: a completed run with the same
+    /// name and `external_id` stays as it is, and only an unfinished one
+    /// (left by an interrupted earlier try of the same re-run) is taken over.
+    pub async fn rerun_check_run(
+        &self,
+        repo: &RepoName,
+        run: &NewCheckRun,
+    ) -> Result<CheckRunId, OpsError> {
+        self.create_unless_found(repo, run, Reuse::Unfinished).await
+    }
+
+    async fn create_unless_found(
+        &self,
+        repo: &RepoName,
+        run: &NewCheckRun,
+        reuse: Reuse,
+    ) -> Result<CheckRunId, OpsError> {
         let operation = "create a check run";
-        if let Some(existing) = self
-            .find_check_run(repo, &run.head_sha, &run.name, &run.external_id)
-            .await?
-        {
-            return Ok(existing.id);
+        let existing = || async {
+            Ok::<_, OpsError>(
+                self.list_check_runs(repo, &run.head_sha, Some(&run.name))
+                    .await?
+                    .into_iter()
+                    .filter(|r| r.external_id.as_deref() == Some(run.external_id.as_str()))
+                    .find(|r| reuse == Reuse::Any || r.status != "completed")
+                    .map(|r| r.id),
+            )
+        };
+        if let Some(id) = existing().await? {
+            return Ok(id);
         }
         let batches = run
             .output
@@ -175,17 +212,11 @@ impl GitHubClient {
             format!("{}/check-runs", repo_path(repo)),
         )
         .json(body);
-        let found = || async {
-            Ok(self
-                .find_check_run(repo, &run.head_sha, &run.name, &run.external_id)
-                .await?
-                .map(|r| r.id))
-        };
         let id = self
             .send_checked(
                 call,
                 |r| r.decode::<CheckRun>(operation).map(|c| c.id),
-                found,
+                existing,
             )
             .await?;
         if let Some(output) = &run.output {
@@ -259,7 +290,8 @@ impl GitHubClient {
     }
 
     /// Every check run on `git_ref` (a SHA, branch or tag), of every attempt
-    /// (`filter=all`), over all pages; only those named `name` when given.
+    /// (`filter=all`), over all pages, newest first; only those named `name` when
+    /// given.
     pub async fn list_check_runs(
         &self,
         repo: &RepoName,
@@ -282,6 +314,11 @@ impl GitHubClient {
                 .map(|list| list.check_runs)
         })
         .await
+        .map(|mut runs| {
+            // Newest first: ids grow with time; GitHub's own order is not documented.
+            runs.sort_by_key(|r| std::cmp::Reverse(r.id));
+            runs
+        })
     }
 
     async fn append_annotations(

@@ -4,8 +4,9 @@
 //! Areas: [`git`] (refs, git data, contents), [`pulls`] (pull requests,
 //! merges, labels, reviewers, comments, reactions, permissions), [`checks`]
 //! (check runs and annotations), [`actions`] (workflow runs and logs),
-//! [`app`] (installation tokens, hook deliveries, manifests) and
-//! [`codeowners`] (finding and reading CODEOWNERS).
+//! [`app`] (installation tokens, hook deliveries, manifests),
+//! [`codeowners`] (finding and reading CODEOWNERS) and [`remote`] (where and
+//! how to fetch a repository with git).
 
 pub mod actions;
 pub mod app;
@@ -14,6 +15,7 @@ pub mod codeowners;
 pub mod git;
 mod http_call;
 pub mod pulls;
+pub mod remote;
 
 use std::sync::Arc;
 

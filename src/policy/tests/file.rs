@@ -245,3 +245,97 @@ fn effective_policy_text() {
     .unwrap();
     insta::assert_snapshot!("customised", effective_policy(&policy));
 }
+
+#[test]
+fn gates_section_pins_tools_and_sets_limits() {
+    let defaults = parse("").unwrap().gates;
+    let pins: Vec<(&str, &str)> = defaults
+        .tools
+        .pins()
+        .iter()
+        .map(|(name, version)| (*name, version.as_str()))
+        .collect();
+    assert_eq!(
+        pins,
+        [
+            ("ruff", "0.17.6"),
+            ("mypy", "2.4.1"),
+            ("pytest", "9.2.0"),
+            ("pytest-timeout", "2.4.0")
+        ]
+    );
+    assert_eq!(defaults.time_limit_seconds.ruff, 600);
+    assert_eq!(defaults.test_timeout_seconds, 60);
+
+    let gates = parse(
+        "gates:\n  tools:\n    ruff: \"0.15.0\"\n    pytest-timeout: 2.3.1\n  time_limit_seconds:\n    pytest: 1200\n  test_timeout_seconds: 5\n",
+    )
+    .unwrap()
+    .gates;
+    assert_eq!(gates.tools.ruff.as_str(), "0.15.0");
+    assert_eq!(gates.tools.pytest_timeout.as_str(), "2.3.1");
+    // Unset tools keep Fixwright's pins; unset limits their defaults.
+    assert_eq!(gates.tools.mypy, defaults.tools.mypy);
+    assert_eq!(gates.time_limit_seconds.pytest, 1200);
+    assert_eq!(gates.time_limit_seconds.ruff, 600);
+    assert_eq!(gates.test_timeout_seconds, 5);
+    for version in [
+        "1.0",
+        "2.0.0rc1",
+        "1.4.post1",
+        "0.1.dev3",
+        "1!2.0",
+        "2024.10.1b2",
+    ] {
+        assert!(
+            crate::policy::ToolVersion::new(version).is_ok(),
+            "{version} is an exact version"
+        );
+    }
+}
+
+#[test]
+fn bad_gate_pins_name_the_line_and_the_field() {
+    let err = error("mode: on\ngates:\n  tools:\n    ruff: \">=0.6\"\n");
+    assert!(
+        err.starts_with(
+            ".github/fixwright.yml:4:11: gates.tools.ruff: `>=0.6` is a requirement, not a version"
+        ),
+        "{err}"
+    );
+    let err = error("gates:\n  tools:\n    mypy: 1.*\n");
+    assert!(
+        err.starts_with(
+            ".github/fixwright.yml:3:11: gates.tools.mypy: `1.*` is not one exact version"
+        ),
+        "{err}"
+    );
+    let err = error("gates:\n  tools:\n    pytest: latest\n");
+    assert!(
+        err.starts_with(
+            ".github/fixwright.yml:3:13: gates.tools.pytest: `latest` is not an exact version"
+        ),
+        "{err}"
+    );
+    // YAML would read 9.20 as the number 9.2: a version must be a string.
+    let err = error("gates:\n  tools:\n    pytest: 9.20\n");
+    assert!(
+        err.starts_with(".github/fixwright.yml:3:13: gates.tools.pytest: the version 9.2 is a number to YAML; quote it"),
+        "{err}"
+    );
+    let err = error("gates:\n  tools:\n    black: \"24.1.0\"\n");
+    assert!(
+        err.starts_with(
+            ".github/fixwright.yml:3:5: gates.tools: unknown field `black`, expected one of `ruff`, `mypy`, `pytest`, `pytest-timeout`"
+        ),
+        "{err}"
+    );
+    assert_eq!(
+        error("gates:\n  time_limit_seconds:\n    mypy: 0\n"),
+        ".github/fixwright.yml:3: field `gates.time_limit_seconds.mypy`: must be at least 1 second"
+    );
+    assert_eq!(
+        error("gates:\n  test_timeout_seconds: 0\n"),
+        ".github/fixwright.yml:2: field `gates.test_timeout_seconds`: must be at least 1 second"
+    );
+}
