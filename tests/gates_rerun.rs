@@ -335,6 +335,7 @@ async fn gates_rerun_reports_fresh_check_runs_once_per_delivery() {
             max_tries: 3,
             batch: 4,
             idle_poll: Duration::from_millis(100),
+            linger: Duration::ZERO,
             bot_login: Some(fake.bot_login()),
         },
         stored,

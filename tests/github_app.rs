@@ -464,6 +464,7 @@ async fn an_uninstall_through_the_workers_drops_the_apps_cached_token() {
             max_tries: 3,
             batch: 4,
             idle_poll: std::time::Duration::from_millis(20),
+            linger: std::time::Duration::ZERO,
             bot_login: None,
         },
         Arc::new(tokio::sync::Notify::new()),

@@ -517,6 +517,16 @@ fn migrator_up_to(all: &sqlx::migrate::Migrator, version: i64) -> sqlx::migrate:
 static SQLITE_MIGRATIONS: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/sqlite");
 static POSTGRES_MIGRATIONS: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/postgres");
 
+/// A queued delivery as the 0002 schema stored it, its body in the inbox row.
+const OLD_ROW: &str = "INSERT INTO inbox (delivery_id, event, status, tries, received_at, \
+     visible_at, body_len, body_zstd) VALUES ('before-upgrade', 'issue_comment', 'queued', 0, $1, $1, $2, $3)";
+const OLD_BODY: &str = r#"{"action":"created","comment":{"body":"written before the upgrade"}}"#;
+
+fn old_body() -> (i64, Vec<u8>) {
+    let zstd = zstd::bulk::compress(OLD_BODY.as_bytes(), 3).unwrap_or_else(|e| panic!("{e}"));
+    (OLD_BODY.len() as i64, zstd)
+}
+
 async fn check_upgraded(store: &Store) {
     // Data written before the upgrade is still there and usable after it.
     let meta: Vec<(String, String)> = match store {
@@ -545,6 +555,11 @@ async fn check_upgraded(store: &Store) {
         .unwrap_or_else(|e| panic!("{e}"));
     assert_eq!(leased.len(), 1);
     assert_eq!(
+        leased[0].body.as_deref(),
+        Some(OLD_BODY.as_bytes()),
+        "the body moved with the upgrade"
+    );
+    assert_eq!(
         insert(store, &[delivery("after-upgrade", None, T0)]).await,
         [Inserted::New]
     );
@@ -570,12 +585,15 @@ async fn migrations_sqlite_apply_on_non_empty_database() {
             .run(&pool)
             .await
             .unwrap_or_else(|e| panic!("{e}"));
-        // Written through the 0002 schema, before any later migration exists here.
-        insert(
-            &Store::Sqlite(pool.clone()),
-            &[delivery("before-upgrade", None, T0)],
-        )
-        .await;
+        // Written as the 0002 schema stored it, body in the inbox row.
+        let (len, zstd) = old_body();
+        sqlx::query(OLD_ROW)
+            .bind(T0.0)
+            .bind(len)
+            .bind(zstd)
+            .execute(&pool)
+            .await
+            .unwrap_or_else(|e| panic!("{e}"));
         pool.close().await;
     }
     // Opening applies every later migration to the non-empty database.
@@ -602,11 +620,14 @@ async fn migrations_postgres_apply_on_non_empty_database() {
             .run(&pool)
             .await
             .unwrap_or_else(|e| panic!("{e}"));
-        insert(
-            &Store::Postgres(pool.clone()),
-            &[delivery("before-upgrade", None, T0)],
-        )
-        .await;
+        let (len, zstd) = old_body();
+        sqlx::query(OLD_ROW)
+            .bind(T0.0)
+            .bind(len)
+            .bind(zstd)
+            .execute(&pool)
+            .await
+            .unwrap_or_else(|e| panic!("{e}"));
         pool.close().await;
     }
     let store = Store::open(db.url())

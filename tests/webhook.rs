@@ -420,6 +420,7 @@ fn fast_settings(workers: usize, lease: Duration, max_tries: u32) -> WorkerSetti
         max_tries,
         batch: 4,
         idle_poll: Duration::from_millis(50),
+        linger: Duration::ZERO,
         bot_login: Some("fixwright[bot]".to_owned()),
     }
 }

@@ -27,6 +27,9 @@ pub struct WorkerSettings {
     pub batch: u32,
     /// How often an idle worker looks for due retries and expired leases.
     pub idle_poll: Duration,
+    /// How long a woken worker lets deliveries gather before it leases, so that under
+    /// load one lease (two writes) carries many deliveries instead of a few.
+    pub linger: Duration,
     /// `<slug>[bot]`; deliveries it sent start no work.
     pub bot_login: Option<String>,
 }
@@ -41,6 +44,7 @@ impl WorkerSettings {
             max_tries: config.inbox.max_tries,
             batch: 64,
             idle_poll: Duration::from_secs(1),
+            linger: Duration::from_millis(20),
             bot_login: config.bot_login(),
         }
     }
@@ -140,10 +144,16 @@ async fn run(shared: Arc<Shared>, mut stopped: watch::Receiver<bool>) {
             Ok(_) => {}
             Err(e) => tracing::warn!(error = %e, "cannot lease deliveries"),
         }
-        tokio::select! {
-            _ = notified => {}
-            _ = tokio::time::sleep(s.idle_poll) => {}
-            _ = stopped.changed() => {}
+        let woken = tokio::select! {
+            _ = notified => true,
+            _ = tokio::time::sleep(s.idle_poll) => false,
+            _ = stopped.changed() => false,
+        };
+        if woken && !s.linger.is_zero() {
+            tokio::select! {
+                _ = tokio::time::sleep(s.linger) => {}
+                _ = stopped.changed() => {}
+            }
         }
     }
 }
