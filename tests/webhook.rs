@@ -435,6 +435,8 @@ struct Counting {
     /// that crashes after the effect but before recording completion.
     hang_once: Mutex<HashSet<String>>,
     fail_with: Option<HandlerError>,
+    /// How long each handling takes.
+    slow: Duration,
 }
 
 impl Counting {
@@ -445,6 +447,7 @@ impl Counting {
             observed: Mutex::default(),
             hang_once: Mutex::default(),
             fail_with: None,
+            slow: Duration::ZERO,
         }
     }
 
@@ -471,6 +474,7 @@ impl DeliveryHandler for Counting {
             if hang {
                 futures::future::pending::<()>().await;
             }
+            tokio::time::sleep(self.slow).await;
             match &self.fail_with {
                 Some(e) => Err(e.clone()),
                 None => Ok(()),
@@ -564,6 +568,41 @@ async fn worker_crash_and_restart_processes_once() {
     assert_eq!(
         envelopes, 1,
         "a delivery handled twice has its effects once"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn worker_renews_its_lease_while_a_handler_runs_long() {
+    let h = harness().await;
+    let body = comment("alice", 5);
+    let (status, _) = send(
+        &h.router,
+        delivery("s3cret", "issue_comment", "slow-1", &body),
+    )
+    .await;
+    assert_eq!(status, StatusCode::ACCEPTED);
+    // Each handling lasts three leases; two workers look for work all along.
+    let handler = Arc::new(Counting {
+        slow: Duration::from_secs(3),
+        ..Counting::new(&h.store)
+    });
+    let pool = WorkerPool::spawn(
+        h.store.clone(),
+        handler.clone(),
+        None,
+        fast_settings(2, Duration::from_secs(1), 5),
+        h.stored.clone(),
+    );
+    let store = h.store.clone();
+    wait_for("completion", async || {
+        status_of(&store, "slow-1").await == Some((InboxStatus::Done, 1))
+    })
+    .await;
+    pool.shutdown().await;
+    assert_eq!(
+        handler.handled(),
+        ["slow-1"],
+        "a renewed lease is never taken over"
     );
 }
 

@@ -130,15 +130,20 @@ async fn run(shared: Arc<Shared>, mut stopped: watch::Receiver<bool>) {
                     // More may be waiting: wake one more worker to share the backlog.
                     shared.stored.notify_one();
                 }
-                let mut done = Vec::with_capacity(items.len());
-                let mut envelopes = Vec::with_capacity(items.len());
-                for item in &items {
-                    if let Processed::Done(envelope) = process(&shared, item).await {
-                        done.push(item.id.clone());
-                        envelopes.extend(envelope);
+                let token = &items[0].token;
+                let work = async {
+                    let mut done = Vec::with_capacity(items.len());
+                    let mut envelopes = Vec::with_capacity(items.len());
+                    for item in &items {
+                        if let Processed::Done(envelope) = process(&shared, item).await {
+                            done.push(item.id.clone());
+                            envelopes.extend(envelope);
+                        }
                     }
-                }
-                complete(&shared.store, &items[0].token, &done, &envelopes).await;
+                    (done, envelopes)
+                };
+                let (done, envelopes) = keep_leased(&shared, token, work).await;
+                complete(&shared.store, token, &done, &envelopes).await;
                 continue;
             }
             Ok(_) => {}
@@ -153,6 +158,30 @@ async fn run(shared: Arc<Shared>, mut stopped: watch::Receiver<bool>) {
             tokio::select! {
                 _ = tokio::time::sleep(s.linger) => {}
                 _ = stopped.changed() => {}
+            }
+        }
+    }
+}
+
+/// Runs `work` while renewing the lease `token` every third of the lease time, so a
+/// handler that runs longer than one lease (a gate run on a cold environment, say)
+/// keeps its deliveries; another worker takes them over only if this one stops
+/// renewing, which is what a crash looks like.
+async fn keep_leased<T>(shared: &Shared, token: &LeaseToken, work: impl Future<Output = T>) -> T {
+    let lease = shared.settings.lease;
+    let every = lease / 3;
+    let mut renew = tokio::time::interval_at(tokio::time::Instant::now() + every, every);
+    renew.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    tokio::pin!(work);
+    loop {
+        tokio::select! {
+            out = &mut work => return out,
+            _ = renew.tick() => {
+                let until = Millis::now().after(lease);
+                match shared.store.inbox_renew_lease(token, until).await {
+                    Ok(n) => tracing::debug!(deliveries = n, "lease renewed"),
+                    Err(e) => tracing::warn!(error = %e, "cannot renew the lease; another worker may take its deliveries over"),
+                }
             }
         }
     }

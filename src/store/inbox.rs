@@ -765,6 +765,19 @@ impl Store {
         }
     }
 
+    /// Keeps the deliveries `token` still holds invisible until `until`; returns how many.
+    pub async fn inbox_renew_lease(
+        &self,
+        token: &LeaseToken,
+        until: Millis,
+    ) -> Result<u64, InboxError> {
+        Ok(execute_both!(
+            self,
+            "UPDATE inbox SET visible_at = $1 WHERE lease_token = $2 AND status = 'queued'",
+            [until.0, &token.0]
+        ))
+    }
+
     /// Puts a leased delivery back, visible again at `visible_at`, keeping `error`.
     pub async fn inbox_reschedule(
         &self,
