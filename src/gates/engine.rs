@@ -7,7 +7,6 @@ use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use serde::Serialize;
-use sha2::{Digest, Sha256};
 
 use super::baseline;
 use super::finding::{Finding, GateResult, GateStatus, Tool};
@@ -67,10 +66,6 @@ pub struct GateSettings {
     /// repository's modules are compiled once, not on every run, and never
     /// into the repository. `None` writes no bytecode at all.
     pub bytecode_cache: Option<PathBuf>,
-    /// The repository whose mypy cache the run uses; `None` for the run's
-    /// own. A repair attempt's fresh worktree names the repository it was
-    /// made from, so mypy starts warm.
-    pub cache_repo: Option<PathBuf>,
 }
 
 impl GateSettings {
@@ -86,7 +81,6 @@ impl GateSettings {
             test_timeout: Duration::from_secs(60),
             max_output: 16 * 1024 * 1024,
             layout: Layout::default(),
-            cache_repo: None,
         }
     }
 }
@@ -252,8 +246,14 @@ pub async fn run_gates(
         _ => None,
     });
     let scope_ms = elapsed_ms(started);
-    let cache_key = repo_key(settings.cache_repo.as_deref().unwrap_or(repo));
-    let mypy_cache = settings.work_dir.join("mypy").join(&cache_key);
+    // One mypy cache per environment: the installed packages, the costly
+    // part to analyse, are the environment's, and mypy checks every cached
+    // module of the repository against its file's content. So a fresh
+    // checkout (a repair attempt's worktree, a CI clone) starts warm.
+    let mypy_cache = settings
+        .work_dir
+        .join("mypy")
+        .join(&env.key[..env.key.len().min(20)]);
     let plugin = pytest_plugin(settings)
         .await
         .map_err(|(path, source)| GatesError::Work { path, source })?;
@@ -636,12 +636,6 @@ fn parse_output(tool: Tool, output: &ToolOutput, root: &Path) -> Result<Parsed, 
         Tool::Mypy => parse::mypy(output, &root),
         Tool::Pytest => parse::pytest(output, &root),
     }
-}
-
-fn repo_key(repo: &Path) -> String {
-    let canonical = std::fs::canonicalize(repo).unwrap_or_else(|_| repo.to_path_buf());
-    let digest = Sha256::digest(canonical.to_string_lossy().as_bytes());
-    hex::encode(&digest[..8])
 }
 
 fn elapsed_ms(since: Instant) -> u64 {
