@@ -702,3 +702,36 @@ fn export_tree(
         None => Ok(()),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn covered(name: &str) -> CoveredScraper {
+        CoveredScraper {
+            name: name.into(),
+            module: format!("scrapers/{name}.py").into(),
+            tests: vec![format!("tests/test_{name}.py").into()],
+            owned: vec![
+                format!("scrapers/{name}.py").into(),
+                format!("tests/test_{name}.py").into(),
+                format!("tests/files/{name}.html").into(),
+            ],
+        }
+    }
+
+    #[test]
+    fn a_scoped_base_leaves_out_only_other_scrapers_fixtures() {
+        let all = vec![covered("books"), covered("events")];
+        let scope = scope::for_scrapers(&all, &["books".to_owned()]);
+        let skipped = not_needed_by(&scope, &all);
+        assert_eq!(
+            skipped,
+            HashSet::from([PathBuf::from("tests/files/events.html")])
+        );
+        let whole = Scope::Whole {
+            reason: "asked".into(),
+        };
+        assert!(not_needed_by(&whole, &all).is_empty());
+    }
+}
