@@ -299,13 +299,17 @@ fn secs(d: Duration) -> f64 {
 fn describe(label: &str, wall: Duration, run: &GateRun) {
     let t = &run.timings;
     println!(
-        "{label}: {:.3} s (passed: {}); provision {} ms, scope {} ms, tools {} ms, base {} ms",
+        "{label}: {:.3} s (passed: {}); provision {} ms, scope and git {} ms, tools {} ms, base {} ms (of which writing its files {} ms), the rest {} ms",
         secs(wall),
         run.passed(),
         t.provision_ms,
         t.scope_ms,
         t.head_ms,
-        t.base_ms
+        t.base_ms,
+        t.export_ms,
+        u64::try_from(wall.as_millis())
+            .unwrap_or(u64::MAX)
+            .saturating_sub(t.provision_ms + t.scope_ms + t.head_ms + t.base_ms)
     );
     for gate in &run.gates {
         let tests = gate
@@ -389,8 +393,8 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let run = |target| timed(&repo, target, &settings, &provisioner);
     // Every cache the tools keep (mypy's, bytecode) is warmed once by a
     // whole-repository run, as on a machine that has run the gates before.
-    let (_, warmup) = run(Target::Whole).await?;
-    describe("warm-up, whole repository", Duration::ZERO, &warmup);
+    let (warm, warmup) = run(Target::Whole).await?;
+    describe("warm-up, whole repository", warm, &warmup);
 
     let one_target = || Target::Scraper("site00000".into());
     let mut ones = Vec::new();

@@ -138,6 +138,8 @@ pub struct Timings {
     pub head_ms: u64,
     /// Writing the base revision's files and running the tools on it.
     pub base_ms: u64,
+    /// Of `base_ms`, writing the base revision's files (git).
+    pub export_ms: u64,
 }
 
 impl GateRun {
@@ -263,6 +265,7 @@ pub async fn run_gates(
     let head = run_tools(&python, repo, &scope, settings, &mypy_cache, &plugin).await;
     let head_ms = elapsed_ms(started);
     let started = Instant::now();
+    let mut export_ms = 0;
     let mut base_findings: Vec<Vec<Finding>> = vec![Vec::new(); Tool::ALL.len()];
     if let Some(rev) = &baseline {
         progress(&format!("running the gates on the base {rev}"));
@@ -274,6 +277,7 @@ pub async fn run_gates(
             ExportError::Git(source) => git_err(rev)(source),
             ExportError::Io(path, source) => GatesError::Work { path, source },
         })?;
+        export_ms = elapsed_ms(started);
         let base_scope = scope_in(&scope, &checkout);
         // The base shares the head's mypy cache: the two runs never overlap, and
         // mypy checks each cached module against its file's content, so the
@@ -321,6 +325,7 @@ pub async fn run_gates(
             scope_ms,
             head_ms,
             base_ms,
+            export_ms,
         },
     })
 }
