@@ -386,3 +386,88 @@ async fn gates_syntax_error_and_crashing_conftest_are_errors_not_passes() {
     assert!(run.failed_gates().contains(&"fixwright/pytest".to_owned()));
     assert!(gate(&run, Tool::Ruff).passed(), "{report}");
 }
+
+/// Every `.pyc` file under `dir`.
+fn bytecode_under(dir: &Path) -> Vec<PathBuf> {
+    let mut found = Vec::new();
+    let mut stack = vec![dir.to_path_buf()];
+    while let Some(d) = stack.pop() {
+        for entry in std::fs::read_dir(&d).into_iter().flatten().flatten() {
+            let path = entry.path();
+            if path.is_dir() {
+                stack.push(path);
+            } else if path.extension().is_some_and(|e| e == "pyc") {
+                found.push(path);
+            }
+        }
+    }
+    found
+}
+
+#[tokio::test]
+async fn gates_scoped_pytest_collects_only_its_tests_and_bytecode_stays_out_of_the_repository() {
+    let repo = scraper_repo();
+    let r = repo.path();
+    // The repository's conftest records every file pytest considers.
+    let conftest = r.join("tests/conftest.py");
+    let mut text = std::fs::read_to_string(&conftest).unwrap_or_else(|e| panic!("{e}"));
+    text.push_str(
+        "\n\nCONSIDERED = Path(__file__).parent.parent / \"considered.txt\"\n\n\ndef pytest_collect_file(file_path: Path, parent: object) -> None:\n    with CONSIDERED.open(\"a\") as out:\n        out.write(file_path.name + \"\\n\")\n",
+    );
+    std::fs::write(&conftest, text).unwrap_or_else(|e| panic!("{e}"));
+    let work = tempfile::tempdir().unwrap_or_else(|e| panic!("temp dir: {e}"));
+    let settings = settings(work.path());
+    let request = GateRequest {
+        repo: r.to_path_buf(),
+        target: Target::Scraper("weather".into()),
+        baseline: Some("HEAD".into()),
+        run_id: None,
+    };
+    let run = run_gates(
+        &request,
+        &settings,
+        &Provisioner::new(shared_envs()),
+        &|_| {},
+    )
+    .await
+    .unwrap_or_else(|e| panic!("gates could not run: {e}"));
+    let report = fixwright::gates::report::text(&run);
+    assert!(run.passed(), "{report}");
+    let stats = gate(&run, Tool::Pytest).tests.clone().unwrap_or_default();
+    assert_eq!((stats.tests, stats.failures), (1, 0), "{report}");
+    // Only the scope's test file, the conftest and the package marker were
+    // looked at; the other scrapers' tests were not.
+    let considered =
+        std::fs::read_to_string(r.join("considered.txt")).unwrap_or_else(|e| panic!("{e}"));
+    let mut names: Vec<&str> = considered.lines().collect();
+    names.sort_unstable();
+    names.dedup();
+    assert_eq!(names, ["__init__.py", "conftest.py", "test_weather.py"]);
+
+    // Bytecode went to the cache, for the repository's own modules too, and
+    // none of it into the repository or for the base checkout, now gone.
+    assert!(bytecode_under(r).is_empty(), "{:?}", bytecode_under(r));
+    let cache = settings
+        .bytecode_cache
+        .clone()
+        .unwrap_or_else(|| panic!("bytecode is cached by default"));
+    let cached = bytecode_under(&cache);
+    let canonical = std::fs::canonicalize(r).unwrap_or_else(|e| panic!("{e}"));
+    assert!(
+        cached.iter().any(|p| p.starts_with(
+            cache.join(
+                canonical
+                    .strip_prefix("/")
+                    .unwrap_or(&canonical)
+                    .join("scrapers")
+            )
+        )),
+        "the repository's modules are cached"
+    );
+    assert!(
+        !cached
+            .iter()
+            .any(|p| p.to_string_lossy().contains("/base-")),
+        "the base checkout's bytecode is removed with it"
+    );
+}

@@ -165,7 +165,8 @@ async fn python_bad_package_names_the_file_and_the_package() {
         .map(|d| {
             d.filter_map(Result::ok)
                 .map(|e| e.file_name().to_string_lossy().into_owned())
-                .filter(|n| !n.ends_with(".lock"))
+                // Locks and the probed interpreters are not environments.
+                .filter(|n| !n.ends_with(".lock") && n != "interpreters.json")
                 .collect()
         })
         .unwrap_or_default();

@@ -3,11 +3,17 @@
 //! that is gone is refused; bad input changes nothing.
 
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 use fixwright::cli::demo::{self, Case};
+use fixwright::confidence::Band;
+use fixwright::gates::{GateStatus, Tool, checks};
+use fixwright::github::auth::{AppAuth, AppSettings, SystemClock};
+use fixwright::github::{AppId, CommitSha, InstallationId, RepoName};
 use fixwright::repair::attempt::{self, AttemptState};
 use fixwright::repair::job::{self, Progress, RepairRequest};
 use fixwright::store::Store;
+use fixwright_testkit::FakeGitHub;
 
 struct Quiet;
 impl Progress for Quiet {
@@ -61,6 +67,35 @@ fn refs(repo: &Path) -> Vec<(String, String)> {
     ));
     refs.sort();
     refs
+}
+
+/// HEAD's commit in a list made by [`refs`].
+fn before_head(refs: &[(String, String)]) -> &str {
+    refs.iter()
+        .find(|(name, _)| name == "HEAD")
+        .map(|(_, target)| target.as_str())
+        .unwrap_or_default()
+}
+
+/// Commits every change of the working tree on HEAD.
+fn commit_all(repo: &Path, message: &str) {
+    let git = git2::Repository::open(repo).unwrap_or_else(|e| panic!("open: {e}"));
+    let mut index = git.index().unwrap_or_else(|e| panic!("index: {e}"));
+    index
+        .add_all(["*"], git2::IndexAddOption::DEFAULT, None)
+        .unwrap_or_else(|e| panic!("add: {e}"));
+    index.write().unwrap_or_else(|e| panic!("write index: {e}"));
+    let tree = index
+        .write_tree()
+        .and_then(|id| git.find_tree(id))
+        .unwrap_or_else(|e| panic!("tree: {e}"));
+    let parent = git
+        .head()
+        .and_then(|h| h.peel_to_commit())
+        .unwrap_or_else(|e| panic!("head: {e}"));
+    let sig = git2::Signature::now("Test", "test@example.com").unwrap_or_else(|e| panic!("{e}"));
+    git.commit(Some("HEAD"), &sig, &sig, message, &tree, &[&parent])
+        .unwrap_or_else(|e| panic!("commit: {e}"));
 }
 
 fn status_is_clean(repo: &Path) -> bool {
@@ -165,6 +200,38 @@ async fn repair_job_heals_the_books_spider_and_commits_the_proof() {
         ]
     );
     assert_eq!(stored.branch.as_deref(), Some(branch.as_str()));
+
+    // The gates ran on the fix against the base: all green, so the fix keeps
+    // the band its evidence earns, uncapped; the attempt's history says so.
+    let gates = report
+        .gates
+        .as_ref()
+        .unwrap_or_else(|| panic!("no gate run"));
+    assert!(gates.passed(), "{}", fixwright::gates::report::text(gates));
+    assert_eq!(gates.id, report.attempt.to_string());
+    assert_eq!(gates.baseline.as_deref(), Some(before_head(&before)));
+    let tests = gates
+        .gates
+        .iter()
+        .find_map(|g| g.tests.clone())
+        .unwrap_or_default();
+    assert_eq!((tests.tests, tests.failures, tests.errors), (1, 0, 0));
+    let gates_factor = confidence
+        .factors
+        .iter()
+        .find(|f| f.name == "gates")
+        .unwrap_or_else(|| panic!("no gates factor: {:?}", confidence.factors));
+    assert_eq!(gates_factor.value, 1.0);
+    assert_eq!(gates_factor.note, "3 of 3 gates green");
+    assert_eq!(confidence.cap, None);
+    assert_eq!(confidence.band, Band::High, "{confidence:?}");
+    assert!(
+        stored.history[2]
+            .reason
+            .contains("gates: ruff pass, mypy pass, pytest pass (1 tests)"),
+        "{}",
+        stored.history[2].reason
+    );
 
     // The scraper's own test passes on the branch: the saved fixture proves the fix.
     let checkout = temp.path().join("branch-checkout");
@@ -606,4 +673,190 @@ async fn repair_job_uses_the_fixture_patterns_of_the_policy_file() {
         replay.comparison.baseline.is_some(),
         "the moved fixture is the baseline"
     );
+}
+
+/// The weather scraper typed with TypedDicts: the API's renamed key is
+/// healed in the access, but the TypedDict still names the old key.
+const TYPED_WEATHER: &str = r#""""Station observations from the weather service's JSON API.
+
+Entry point: ``parse(text) -> list[dict]``.
+"""
+
+import json
+from typing import TypedDict
+
+
+class Observation(TypedDict):
+    station_id: str
+    temp_c: float
+    observed_at: str
+
+
+class Payload(TypedDict):
+    observations: list[Observation]
+
+
+def parse(text: str) -> list[dict]:
+    data: Payload = json.loads(text)
+    return [
+        {
+            "station": obs["station_id"],
+            "temperature": obs["temp_c"],
+            "observed_at": obs["observed_at"],
+        }
+        for obs in data["observations"]
+    ]
+"#;
+
+#[tokio::test]
+async fn repair_job_gates_name_a_new_type_error_and_keep_the_fix_below_high() {
+    let temp = tempfile::tempdir().unwrap_or_else(|e| panic!("temp: {e}"));
+    let (repo, log, response) =
+        demo::prepare(Case::WeatherApi, temp.path()).unwrap_or_else(|e| panic!("prepare: {e}"));
+    std::fs::write(repo.join("scrapers/weather_api.py"), TYPED_WEATHER)
+        .unwrap_or_else(|e| panic!("write: {e}"));
+    commit_all(&repo, "Type the weather API's observations");
+    let data = temp.path().join("data");
+    let report = job::run(
+        &request(&repo, "weather_api", Some(log), Some(response), &data),
+        &Quiet,
+    )
+    .await
+    .unwrap_or_else(|e| panic!("repair: {e}"));
+    // The replay proves the data is back, so the fix is committed...
+    assert!(report.fixed(), "not fixed: {:?}", report.refusal);
+    let diff = report.diff.clone().unwrap_or_default();
+    assert!(
+        diff.contains("+            \"temperature\": obs[\"temperature_c\"],"),
+        "{diff}"
+    );
+
+    // ...but mypy finds the key the TypedDict does not have, and only that:
+    // ruff and the scraper's test are green.
+    let gates = report
+        .gates
+        .as_ref()
+        .unwrap_or_else(|| panic!("no gate run"));
+    let text = fixwright::gates::report::text(gates);
+    let gate = |tool: Tool| {
+        gates
+            .gates
+            .iter()
+            .find(|g| g.tool == tool)
+            .unwrap_or_else(|| panic!("no {tool} gate: {text}"))
+    };
+    let mypy = gate(Tool::Mypy);
+    assert_eq!(mypy.status, GateStatus::Fail, "{text}");
+    let new: Vec<(&str, u32, &str)> = mypy
+        .new
+        .iter()
+        .map(|f| (f.path.as_str(), f.line, f.rule.as_str()))
+        .collect();
+    assert_eq!(
+        new,
+        [("scrapers/weather_api.py", 25, "typeddict-item")],
+        "{text}"
+    );
+    assert_eq!(
+        mypy.new[0].message,
+        "TypedDict \"Observation\" has no key \"temperature_c\""
+    );
+    assert!(gate(Tool::Ruff).passed(), "{text}");
+    assert!(gate(Tool::Pytest).passed(), "{text}");
+
+    // Confidence: the gates factor scores nothing and names the finding, the
+    // score is capped and the band is not high; policy will not merge it.
+    let confidence = report
+        .confidence
+        .as_ref()
+        .unwrap_or_else(|| panic!("no confidence"));
+    assert_ne!(confidence.band, Band::High, "{confidence:?}");
+    assert_eq!(
+        confidence.cap.as_deref(),
+        Some("capped at 0.50: a gate failed")
+    );
+    let factor = confidence
+        .factors
+        .iter()
+        .find(|f| f.name == "gates")
+        .unwrap_or_else(|| panic!("no gates factor"));
+    assert_eq!(factor.value, 0.0);
+    assert_eq!(
+        factor.note,
+        "2 of 3 gates green; mypy failed: scrapers/weather_api.py:25 [typeddict-item] TypedDict \"Observation\" has no key \"temperature_c\""
+    );
+    assert!(
+        report
+            .policy_refusals
+            .iter()
+            .any(|r| r.contains("fixwright/mypy")),
+        "{:?}",
+        report.policy_refusals
+    );
+
+    // The report a maintainer reads names the finding.
+    let rendered = fixwright::repair::report::render_text(&report);
+    assert!(
+        rendered.contains(
+            "scrapers/weather_api.py:25:32 [typeddict-item] TypedDict \"Observation\" has no key \"temperature_c\""
+        ),
+        "{rendered}"
+    );
+    assert!(rendered.contains("mypy   FAIL  1 new"), "{rendered}");
+
+    // On GitHub the gates are check runs on the fix's commit, each carrying
+    // the attempt's id.
+    let fake = FakeGitHub::start()
+        .await
+        .unwrap_or_else(|e| panic!("fake GitHub (run `bash scripts/test-setup`): {e}"));
+    let installation = fake.add_installation("acme");
+    // The fake's repository stands in for the pushed repair branch.
+    let pushed = fake
+        .add_repo(
+            installation,
+            "acme",
+            "scrapers",
+            &[("README.md", "scrapers\n")],
+        )
+        .unwrap_or_else(|e| panic!("seed: {e}"));
+    let base = url::Url::parse(&fake.base_url()).unwrap_or_else(|e| panic!("url: {e}"));
+    let auth = AppAuth::from_pem(
+        AppSettings::new(AppId(fake.app_id()), base),
+        fake.app_private_key_pem().as_bytes(),
+        Path::new("fake.pem"),
+        Arc::new(SystemClock),
+    )
+    .unwrap_or_else(|e| panic!("auth: {e}"));
+    let client = Arc::new(auth).installation_client(InstallationId(installation));
+    let name = RepoName::new("acme", "scrapers").unwrap_or_else(|e| panic!("{e}"));
+    let head = CommitSha::from(pushed);
+    checks::report(&client, &name, &head, gates)
+        .await
+        .unwrap_or_else(|e| panic!("check runs: {e}"));
+    let mut runs = fake.check_runs("acme", "scrapers");
+    runs.sort_by(|a, b| a.name.cmp(&b.name));
+    let seen: Vec<(&str, Option<&str>, Option<&str>)> = runs
+        .iter()
+        .map(|c| {
+            (
+                c.name.as_str(),
+                c.conclusion.as_deref(),
+                c.external_id.as_deref(),
+            )
+        })
+        .collect();
+    let attempt_id = report.attempt.to_string();
+    let attempt_id = Some(attempt_id.as_str());
+    assert_eq!(
+        seen,
+        [
+            ("fixwright/mypy", Some("failure"), attempt_id),
+            ("fixwright/pytest", Some("success"), attempt_id),
+            ("fixwright/ruff", Some("success"), attempt_id),
+        ]
+    );
+    let annotation = &runs[0].annotations[0];
+    assert_eq!(annotation["path"], "scrapers/weather_api.py");
+    assert_eq!(annotation["start_line"], 25);
+    fake.assert_clean();
 }

@@ -2,7 +2,7 @@
 //!
 //! The proposal's own score is one factor of five, so an agent's word alone
 //! can never reach a confident band; a failed replay or gate caps the score
-//! whatever the rest says.
+//! whatever the rest says, and keeps the band below high.
 
 use std::fmt;
 
@@ -177,10 +177,16 @@ pub fn assess(evidence: &Evidence, calibration: &IsotonicCalibration, bands: &Ba
     });
     let raw = raw.clamp(0.0, 1.0);
     let calibrated = calibration.apply(raw);
+    let mut band = Band::of(calibrated, bands);
+    // Contradicting evidence is never high, whatever a calibration fitted on
+    // past outcomes says about the capped score.
+    if contradicted.is_some() {
+        band = band.min(Band::Medium);
+    }
     Confidence {
         raw,
         calibrated,
-        band: Band::of(calibrated, bands),
+        band,
         factors,
         cap,
     }

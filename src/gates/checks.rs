@@ -130,3 +130,17 @@ pub async fn finish(
     }
     Ok(())
 }
+
+/// Reports a finished run as its three completed check runs, with the run's
+/// id as `external_id`: for a repair attempt's gates that is the attempt's
+/// id, so a check run leads back to its attempt.
+pub async fn report(
+    client: &GitHubClient,
+    repo: &RepoName,
+    head_sha: &CommitSha,
+    run: &GateRun,
+) -> Result<StartedChecks, OpsError> {
+    let started = start(client, repo, head_sha, &run.id).await?;
+    finish(client, repo, &started, run).await?;
+    Ok(started)
+}

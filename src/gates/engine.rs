@@ -2,18 +2,17 @@
 //! mypy and pytest in parallel on the change, run them again on the base
 //! commit, and keep only what the change introduced.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashSet};
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use serde::Serialize;
-use sha2::{Digest, Sha256};
 
 use super::baseline;
 use super::finding::{Finding, GateResult, GateStatus, Tool};
 use super::parse::{self, Parsed, ToolOutput, Unusable};
 use super::run::{self, Invocation, RunError};
-use super::scope::{self, Scope};
+use super::scope::{self, CoveredScraper, Scope};
 use crate::policy::gates::TimeLimits as TimeLimitSeconds;
 use crate::policy::{Gates, ToolVersions};
 use crate::python::{EnvInputs, ProvisionError, Provisioner};
@@ -103,15 +102,21 @@ pub struct GateSettings {
     /// Bytes of a tool's stdout kept; more is an error gate.
     pub max_output: usize,
     pub layout: Layout,
+    /// Where the tools keep Python bytecode (`PYTHONPYCACHEPREFIX`), so a
+    /// repository's modules are compiled once, not on every run, and never
+    /// into the repository. `None` writes no bytecode at all.
+    pub bytecode_cache: Option<PathBuf>,
 }
 
 impl GateSettings {
     /// Defaults: Fixwright's pins, 10 minutes per tool, 60 s per test, 16 MiB
-    /// of output.
+    /// of output, bytecode under `<work_dir>/pycache`.
     pub fn new(work_dir: impl Into<PathBuf>) -> Self {
+        let work_dir = work_dir.into();
         GateSettings {
             pins: ToolPins::default(),
-            work_dir: work_dir.into(),
+            bytecode_cache: Some(work_dir.join("pycache")),
+            work_dir,
             time_limits: TimeLimits::all(Duration::from_secs(TimeLimitSeconds::DEFAULT_SECONDS)),
             test_timeout: Duration::from_secs(Gates::TEST_TIMEOUT_SECONDS),
             max_output: 16 * 1024 * 1024,
@@ -194,6 +199,24 @@ pub struct GateRun {
     /// The installed version of each gate tool (PyPI name to version), as
     /// the environment reports it.
     pub tools: BTreeMap<String, String>,
+    /// Where the run's time went.
+    pub timings: Timings,
+}
+
+/// Wall-clock milliseconds of a gate run's phases.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
+pub struct Timings {
+    /// Finding the environment (or building it).
+    pub provision_ms: u64,
+    /// Reading the repository's scrapers and tests, and git for the
+    /// changed paths.
+    pub scope_ms: u64,
+    /// ruff, mypy and pytest on the change, in parallel.
+    pub head_ms: u64,
+    /// Writing the base revision's files and running the tools on it.
+    pub base_ms: u64,
+    /// Of `base_ms`, writing the base revision's files (git).
+    pub export_ms: u64,
 }
 
 impl GateRun {
@@ -266,6 +289,7 @@ pub async fn run_gates(
     let provision_ms = elapsed_ms(started);
     let python = run::python_in(&env.root);
     let tools = installed_versions(&python, &REPORTED_TOOLS).await;
+    let started = Instant::now();
     let covered = scope::discover(repo, &settings.layout).map_err(|source| GatesError::Layout {
         repo: repo.clone(),
         source,
@@ -302,18 +326,34 @@ pub async fn run_gates(
         Target::ChangedFrom(rev) => Some(rev.clone()),
         _ => None,
     });
-    let mypy_cache = settings.work_dir.join("mypy").join(repo_key(repo));
+    let scope_ms = elapsed_ms(started);
+    // One mypy cache per environment: the installed packages, the costly
+    // part to analyse, are the environment's, and mypy checks every cached
+    // module of the repository against its file's content. So a fresh
+    // checkout (a repair attempt's worktree, a CI clone) starts warm.
+    let mypy_cache = settings
+        .work_dir
+        .join("mypy")
+        .join(&env.key[..env.key.len().min(20)]);
+    let plugin = pytest_plugin(settings)
+        .await
+        .map_err(|(path, source)| GatesError::Work { path, source })?;
     progress(Progress::Step("running ruff, mypy and pytest"));
+    let started = Instant::now();
     let head = run_tools(
         &python,
         repo,
         &scope,
         settings,
         &mypy_cache,
+        &plugin,
         false,
         progress,
     )
     .await;
+    let head_ms = elapsed_ms(started);
+    let started = Instant::now();
+    let mut export_ms = 0;
     let mut base_findings: Vec<Vec<Finding>> = vec![Vec::new(); Tool::ALL.len()];
     if let Some(rev) = &baseline {
         progress(Progress::Step(&format!(
@@ -322,25 +362,33 @@ pub async fn run_gates(
         let checkout = settings
             .work_dir
             .join(format!("base-{}", ulid::Ulid::new()));
-        export_tree(repo, rev, &checkout).map_err(|e| match e {
+        let skip = not_needed_by(&scope, &covered);
+        export_tree(repo, rev, &checkout, &skip).map_err(|e| match e {
             ExportError::Git(source) => git_err(rev)(source),
             ExportError::Io(path, source) => GatesError::Work { path, source },
         })?;
+        export_ms = elapsed_ms(started);
         let base_scope = scope_in(&scope, &checkout);
-        let base_cache = settings
-            .work_dir
-            .join("mypy")
-            .join(format!("{}-base", repo_key(repo)));
+        // The base shares the head's mypy cache: the two runs never overlap, and
+        // mypy checks each cached module against its file's content, so the
+        // files the change left alone are not analysed again.
         let base = run_tools(
             &python,
             &checkout,
             &base_scope,
             settings,
-            &base_cache,
+            &mypy_cache,
+            &plugin,
             true,
             progress,
         )
         .await;
+        // The checkout is gone after this run: so is its bytecode.
+        if let (Some(prefix), Ok(canonical)) =
+            (&settings.bytecode_cache, std::fs::canonicalize(&checkout))
+        {
+            let _ = tokio::fs::remove_dir_all(bytecode_dir(prefix, &canonical)).await;
+        }
         let _ = tokio::fs::remove_dir_all(&checkout).await;
         for (slot, run) in base_findings.iter_mut().zip(base) {
             if let Ok(parsed) = run.parsed {
@@ -348,6 +396,7 @@ pub async fn run_gates(
             }
         }
     }
+    let base_ms = elapsed_ms(started);
     let gates = head
         .into_iter()
         .zip(&base_findings)
@@ -368,8 +417,70 @@ pub async fn run_gates(
         environment_reused: env.reused,
         provision_ms,
         tools,
+        timings: Timings {
+            provision_ms,
+            scope_ms,
+            head_ms,
+            base_ms,
+            export_ms,
+        },
     })
 }
+
+/// Files of the base revision a scoped run does not need: the fixtures of
+/// scrapers outside the scope (saved pages are data only their own tests
+/// read, and most of a large repository's bytes). Source and test files are
+/// all kept, since anything in scope may import them. Nothing is left out
+/// of a whole-repository run.
+fn not_needed_by(scope: &Scope, covered: &[CoveredScraper]) -> HashSet<PathBuf> {
+    let Scope::Scrapers { names, .. } = scope else {
+        return HashSet::new();
+    };
+    let in_scope: HashSet<&PathBuf> = covered
+        .iter()
+        .filter(|s| names.contains(&s.name))
+        .flat_map(|s| &s.owned)
+        .collect();
+    covered
+        .iter()
+        .filter(|s| !names.contains(&s.name))
+        .flat_map(|s| &s.owned)
+        .filter(|p| !in_scope.contains(p) && p.extension().is_none_or(|e| e != "py"))
+        .cloned()
+        .collect()
+}
+
+/// Where Python keeps the bytecode of `dir` (absolute) under `prefix`.
+fn bytecode_dir(prefix: &Path, dir: &Path) -> PathBuf {
+    prefix.join(dir.strip_prefix("/").unwrap_or(dir))
+}
+
+/// The pytest plugin that keeps a scoped run's collection to its own test
+/// files (`pytest_scope.py`), written under the work directory once. Returns
+/// the directory to put on `PYTHONPATH`.
+async fn pytest_plugin(settings: &GateSettings) -> Result<PathBuf, (PathBuf, std::io::Error)> {
+    const SOURCE: &str = include_str!("pytest_scope.py");
+    let dir = settings.work_dir.join("pytest-plugin");
+    let file = dir.join(format!("{PYTEST_PLUGIN}.py"));
+    if tokio::fs::read_to_string(&file).await.ok().as_deref() == Some(SOURCE) {
+        return Ok(dir);
+    }
+    tokio::fs::create_dir_all(&dir)
+        .await
+        .map_err(|e| (dir.clone(), e))?;
+    // Written aside and renamed, so a concurrent run never imports half a file.
+    let tmp = dir.join(format!(".{}.tmp", ulid::Ulid::new()));
+    tokio::fs::write(&tmp, SOURCE)
+        .await
+        .map_err(|e| (tmp.clone(), e))?;
+    tokio::fs::rename(&tmp, &file)
+        .await
+        .map_err(|e| (file.clone(), e))?;
+    Ok(dir)
+}
+
+/// The plugin's module name (`-p` takes it).
+const PYTEST_PLUGIN: &str = "fixwright_pytest_scope";
 
 /// What `python` has installed of `names` (PyPI names), from the packages'
 /// own metadata. A tool it cannot report is left out; its gate then fails on
@@ -464,14 +575,24 @@ fn scope_in(scope: &Scope, root: &Path) -> Scope {
     }
 }
 
+/// Where one run's tools keep their caches and reports.
+#[derive(Clone, Debug)]
+pub struct ToolPaths {
+    /// mypy's incremental cache.
+    pub mypy_cache: PathBuf,
+    /// pytest's JUnit XML report.
+    pub junit: PathBuf,
+    /// The directory holding the scoped-collection pytest plugin.
+    pub pytest_plugin: PathBuf,
+}
+
 /// The three tools' invocations for `scope` in `root`.
 pub fn invocations(
     python: &Path,
     root: &Path,
     scope: &Scope,
     settings: &GateSettings,
-    mypy_cache: &Path,
-    junit: &Path,
+    paths: &ToolPaths,
 ) -> Vec<(Tool, Option<Invocation>)> {
     let (sources, tests) = match scope {
         Scope::Whole { .. } => (None, None),
@@ -479,15 +600,42 @@ pub fn invocations(
             (Some(run::path_args(sources)), Some(run::path_args(tests)))
         }
     };
-    let base = |tool: Tool, args: Vec<String>, report: Option<PathBuf>| Invocation {
-        program: python.to_path_buf(),
-        args,
-        cwd: root.to_path_buf(),
-        // Tools must not litter the repository with bytecode.
-        env: vec![("PYTHONDONTWRITEBYTECODE".into(), "1".into())],
-        timeout: settings.time_limits.of(tool),
-        max_output: settings.max_output,
-        report,
+    // Tools must not litter the repository with bytecode: it goes to the
+    // cache, or nowhere.
+    let (bytecode_env, env_remove) = match &settings.bytecode_cache {
+        Some(prefix) => (
+            vec![(
+                "PYTHONPYCACHEPREFIX".to_owned(),
+                // Python takes a relative prefix from each tool's own
+                // working directory.
+                std::path::absolute(prefix)
+                    .unwrap_or_else(|_| prefix.clone())
+                    .to_string_lossy()
+                    .into_owned(),
+            )],
+            vec!["PYTHONDONTWRITEBYTECODE".to_owned()],
+        ),
+        None => (
+            vec![("PYTHONDONTWRITEBYTECODE".to_owned(), "1".to_owned())],
+            Vec::new(),
+        ),
+    };
+    let base = |tool: Tool,
+                args: Vec<String>,
+                extra_env: Vec<(String, String)>,
+                report: Option<PathBuf>| {
+        let mut env = bytecode_env.clone();
+        env.extend(extra_env);
+        Invocation {
+            program: python.to_path_buf(),
+            args,
+            cwd: root.to_path_buf(),
+            env,
+            env_remove: env_remove.clone(),
+            timeout: settings.time_limits.of(tool),
+            max_output: settings.max_output,
+            report,
+        }
     };
     let strings = |items: &[&str]| items.iter().map(|s| (*s).to_owned()).collect::<Vec<_>>();
     let targets = |given: &Option<Vec<String>>| given.clone().unwrap_or_else(|| vec![".".into()]);
@@ -504,29 +652,50 @@ pub fn invocations(
     ruff.push("--force-exclude".into());
     ruff.extend(targets(&sources));
     let mut mypy = strings(&["-m", "mypy", "-O", "json", "--cache-dir"]);
-    mypy.push(mypy_cache.to_string_lossy().into_owned());
+    mypy.push(paths.mypy_cache.to_string_lossy().into_owned());
     mypy.extend(targets(&sources));
     let mut pytest = strings(&["-m", "pytest", "-p", "no:cacheprovider", "-q"]);
-    pytest.push(format!("--junitxml={}", junit.display()));
+    pytest.push(format!("--junitxml={}", paths.junit.display()));
     pytest.extend(strings(&["-o", "junit_family=xunit2"]));
     pytest.push(format!(
         "--timeout={}",
         settings.test_timeout.as_secs().max(1)
     ));
-    // No paths: the repository's own `testpaths` decides.
-    pytest.extend(tests.clone().unwrap_or_default());
+    let mut pytest_env = Vec::new();
+    match &tests {
+        // No paths: the repository's own `testpaths` decides.
+        None => {}
+        Some(tests) => {
+            // Collect only the given files, not every sibling of theirs.
+            pytest.extend(strings(&["-p", PYTEST_PLUGIN]));
+            pytest.extend(tests.iter().cloned());
+            let mut python_path = vec![paths.pytest_plugin.clone()];
+            if let Some(inherited) = std::env::var_os("PYTHONPATH") {
+                python_path.extend(std::env::split_paths(&inherited));
+            }
+            let joined = std::env::join_paths(python_path)
+                .map(|p| p.to_string_lossy().into_owned())
+                .unwrap_or_else(|_| paths.pytest_plugin.to_string_lossy().into_owned());
+            pytest_env.push(("PYTHONPATH".to_owned(), joined));
+            let listed = std::env::join_paths(tests)
+                .map(|p| p.to_string_lossy().into_owned())
+                .unwrap_or_default();
+            pytest_env.push(("FIXWRIGHT_PYTEST_SCOPE".to_owned(), listed));
+        }
+    }
     vec![
         (
             Tool::Ruff,
-            (!nothing(&sources)).then(|| base(Tool::Ruff, ruff, None)),
+            (!nothing(&sources)).then(|| base(Tool::Ruff, ruff, Vec::new(), None)),
         ),
         (
             Tool::Mypy,
-            (!nothing(&sources)).then(|| base(Tool::Mypy, mypy, None)),
+            (!nothing(&sources)).then(|| base(Tool::Mypy, mypy, Vec::new(), None)),
         ),
         (
             Tool::Pytest,
-            (!nothing(&tests)).then(|| base(Tool::Pytest, pytest, Some(junit.to_path_buf()))),
+            (!nothing(&tests))
+                .then(|| base(Tool::Pytest, pytest, pytest_env, Some(paths.junit.clone()))),
         ),
     ]
 }
@@ -539,11 +708,17 @@ async fn run_tools(
     scope: &Scope,
     settings: &GateSettings,
     mypy_cache: &Path,
+    pytest_plugin: &Path,
     base: bool,
     progress: &(dyn Fn(Progress<'_>) + Sync),
 ) -> Vec<ToolRun> {
     let junit = std::env::temp_dir().join(format!("fixwright-junit-{}.xml", ulid::Ulid::new()));
-    let runs = invocations(python, root, scope, settings, mypy_cache, &junit);
+    let paths = ToolPaths {
+        mypy_cache: mypy_cache.to_path_buf(),
+        junit: junit.clone(),
+        pytest_plugin: pytest_plugin.to_path_buf(),
+    };
+    let runs = invocations(python, root, scope, settings, &paths);
     let futures = runs.into_iter().map(|(tool, inv)| async move {
         let Some(inv) = inv else {
             // Nothing in scope for this tool (a scraper without tests).
@@ -608,12 +783,6 @@ fn parse_output(tool: Tool, output: &ToolOutput, root: &Path) -> Result<Parsed, 
     }
 }
 
-fn repo_key(repo: &Path) -> String {
-    let canonical = std::fs::canonicalize(repo).unwrap_or_else(|_| repo.to_path_buf());
-    let digest = Sha256::digest(canonical.to_string_lossy().as_bytes());
-    hex::encode(&digest[..8])
-}
-
 fn elapsed_ms(since: Instant) -> u64 {
     u64::try_from(since.elapsed().as_millis()).unwrap_or(u64::MAX)
 }
@@ -623,8 +792,14 @@ enum ExportError {
     Io(PathBuf, std::io::Error),
 }
 
-/// Writes the tree of `rev` into `dest` (a fresh directory).
-fn export_tree(repo: &Path, rev: &str, dest: &Path) -> Result<(), ExportError> {
+/// Writes the tree of `rev` into `dest` (a fresh directory), but for the
+/// files in `skip`.
+fn export_tree(
+    repo: &Path,
+    rev: &str,
+    dest: &Path,
+    skip: &HashSet<PathBuf>,
+) -> Result<(), ExportError> {
     let git = git2::Repository::open(repo).map_err(ExportError::Git)?;
     let tree = git
         .revparse_single(rev)
@@ -637,7 +812,11 @@ fn export_tree(repo: &Path, rev: &str, dest: &Path) -> Result<(), ExportError> {
     std::fs::create_dir_all(dest).map_err(io(dest))?;
     let mut failure = None;
     tree.walk(git2::TreeWalkMode::PreOrder, |dir, entry| {
-        let path = dest.join(dir).join(entry.name().unwrap_or_default());
+        let relative = Path::new(dir).join(entry.name().unwrap_or_default());
+        if skip.contains(&relative) {
+            return git2::TreeWalkResult::Skip;
+        }
+        let path = dest.join(&relative);
         let written = match entry.kind() {
             Some(git2::ObjectType::Tree) => std::fs::create_dir_all(&path).map_err(io(&path)),
             Some(git2::ObjectType::Blob) => {
@@ -666,5 +845,38 @@ fn export_tree(repo: &Path, rev: &str, dest: &Path) -> Result<(), ExportError> {
     match failure {
         Some(e) => Err(e),
         None => Ok(()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn covered(name: &str) -> CoveredScraper {
+        CoveredScraper {
+            name: name.into(),
+            module: format!("scrapers/{name}.py").into(),
+            tests: vec![format!("tests/test_{name}.py").into()],
+            owned: vec![
+                format!("scrapers/{name}.py").into(),
+                format!("tests/test_{name}.py").into(),
+                format!("tests/files/{name}.html").into(),
+            ],
+        }
+    }
+
+    #[test]
+    fn a_scoped_base_leaves_out_only_other_scrapers_fixtures() {
+        let all = vec![covered("books"), covered("events")];
+        let scope = scope::for_scrapers(&all, &["books".to_owned()]);
+        let skipped = not_needed_by(&scope, &all);
+        assert_eq!(
+            skipped,
+            HashSet::from([PathBuf::from("tests/files/events.html")])
+        );
+        let whole = Scope::Whole {
+            reason: "asked".into(),
+        };
+        assert!(not_needed_by(&whole, &all).is_empty());
     }
 }

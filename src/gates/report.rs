@@ -94,6 +94,33 @@ pub fn text(run: &GateRun) -> String {
     out
 }
 
+/// Each gate's verdict in one line, such as `ruff pass, mypy FAIL (1 new),
+/// pytest pass (5 tests)`, for progress lines and an attempt's history.
+pub fn one_line(run: &GateRun) -> String {
+    run.gates
+        .iter()
+        .map(|gate| {
+            let mut parts = Vec::new();
+            if !gate.new.is_empty() {
+                parts.push(format!("{} new", gate.new.len()));
+            }
+            if let GateStatus::Error { reason, .. } = &gate.status {
+                parts.push(first_line(reason).to_owned());
+            }
+            if let Some(stats) = &gate.tests {
+                parts.push(format!("{} tests", stats.tests));
+            }
+            let detail = if parts.is_empty() {
+                String::new()
+            } else {
+                format!(" ({})", parts.join(", "))
+            };
+            format!("{} {}{detail}", gate.tool, status_word(gate))
+        })
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
 /// The run as JSON (the shape of [`GateRun`]'s `Serialize`).
 pub fn json(run: &GateRun) -> String {
     serde_json::to_string_pretty(run).unwrap_or_else(|e| format!("{{\"error\":\"{e}\"}}"))

@@ -18,6 +18,8 @@ pub struct Invocation {
     /// The repository root: tools find its configuration from here.
     pub cwd: PathBuf,
     pub env: Vec<(String, String)>,
+    /// Inherited variables the tool must not see.
+    pub env_remove: Vec<String>,
     pub timeout: Duration,
     /// Bytes of stdout kept; more makes the run unusable.
     pub max_output: usize,
@@ -113,10 +115,15 @@ pub async fn run(inv: &Invocation) -> Result<(ToolOutput, Duration), RunError> {
         // A stale report from an earlier run must never be read as this one's.
         let _ = tokio::fs::remove_file(report).await;
     }
-    let mut child = Command::new(&inv.program)
+    let mut command = Command::new(&inv.program);
+    command
         .args(&inv.args)
         .current_dir(&inv.cwd)
-        .envs(inv.env.iter().map(|(k, v)| (k, v)))
+        .envs(inv.env.iter().map(|(k, v)| (k, v)));
+    for name in &inv.env_remove {
+        command.env_remove(name);
+    }
+    let mut child = command
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
@@ -197,6 +204,7 @@ mod tests {
             args: vec!["-c".into(), script.into()],
             cwd: std::env::temp_dir(),
             env: vec![],
+            env_remove: vec![],
             timeout,
             max_output,
             report: None,

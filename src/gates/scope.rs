@@ -1,7 +1,7 @@
 //! What the gates run on: the scrapers a change touched and their tests, or
 //! the whole repository when a change reaches outside every scraper.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeSet, HashMap};
 use std::path::{Path, PathBuf};
 
 use serde::Serialize;
@@ -117,27 +117,25 @@ pub fn imported_modules(source: &str) -> BTreeSet<String> {
 /// the layout's naming convention and by which test files import the module.
 pub fn discover(root: &Path, layout: &Layout) -> Result<Vec<CoveredScraper>, ScraperError> {
     let scrapers = scraper::discover(root, layout)?;
-    let test_files = test_files(root, &layout.tests_dir);
-    let imports: Vec<(PathBuf, BTreeSet<String>)> = test_files
-        .into_iter()
-        .map(|rel| {
-            let source = std::fs::read_to_string(root.join(&rel)).unwrap_or_default();
-            (rel, imported_modules(&source))
-        })
-        .collect();
+    // Module → the test files importing it, built once: one pass over the
+    // tests whatever the number of scrapers.
+    let mut importers: HashMap<String, Vec<PathBuf>> = HashMap::new();
+    for rel in test_files(root, &layout.tests_dir) {
+        let source = std::fs::read_to_string(root.join(&rel)).unwrap_or_default();
+        for module in imported_modules(&source) {
+            importers.entry(module).or_default().push(rel.clone());
+        }
+    }
     Ok(scrapers
         .iter()
-        .map(|s| cover(s, &imports))
+        .map(|s| cover(s, &importers))
         .collect::<Vec<_>>())
 }
 
-fn cover(s: &Scraper, imports: &[(PathBuf, BTreeSet<String>)]) -> CoveredScraper {
-    let module = s.import_path();
+fn cover(s: &Scraper, importers: &HashMap<String, Vec<PathBuf>>) -> CoveredScraper {
     let mut tests: BTreeSet<PathBuf> = s.tests.iter().cloned().collect();
-    for (file, modules) in imports {
-        if modules.contains(&module) {
-            tests.insert(file.clone());
-        }
+    if let Some(files) = importers.get(&s.import_path()) {
+        tests.extend(files.iter().cloned());
     }
     CoveredScraper {
         name: s.name.to_string(),

@@ -13,6 +13,7 @@ use serde::{Deserialize, Serialize};
 
 use super::{HealOutcome, Selector, SelectorKind};
 use crate::confidence::calibration::{CalibrationError, IsotonicCalibration, Outcome};
+use crate::confidence::score::GateSummary;
 use crate::confidence::{Evidence, Rate, Replay, assess};
 use crate::policy::file::Bands;
 
@@ -403,8 +404,9 @@ pub struct Calibrated {
 
 /// The raw confidence a repair attempt computes for a healer proposal with
 /// this score on an installation's first day: the fix verified on the new
-/// response (the benchmark's stand-in for the replay), a one-line change
-/// inside the scraper, no gates and no history yet.
+/// response (the benchmark's stand-in for the replay), its three gates green
+/// (a literal rewritten inside the scraper's own files, as a repair's gates
+/// see it), a one-line change inside the scraper, and no history yet.
 ///
 /// The prior calibration is fitted on this score, not on the healer's own, so
 /// that it maps the same raw scale `confidence::assess` produces in a repair.
@@ -412,7 +414,10 @@ pub fn day_one_raw(heal_score: f64) -> f64 {
     let evidence = Evidence {
         proposal_score: heal_score,
         replay: Replay::Passed,
-        gates: None,
+        gates: Some(GateSummary {
+            passed: 3,
+            failed: 0,
+        }),
         diff_lines: 2,
         within_scraper: true,
         strategy_history: Rate::default(),

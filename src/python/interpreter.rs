@@ -1,7 +1,10 @@
 //! Which interpreter a repository asks for, and finding it on this machine.
 
+use std::collections::BTreeMap;
 use std::fmt;
 use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
 
 use tokio::process::Command;
 
@@ -251,11 +254,13 @@ pub fn search_dirs() -> Vec<PathBuf> {
 }
 
 /// Finds an interpreter satisfying `request` in `dirs`, trying `pythonX.Y`
-/// names before `python3`. Each candidate is run once to learn its real
-/// version (pyenv shims exist for versions that are not active).
+/// names before `python3`. Each candidate is run to learn its real version
+/// (pyenv shims exist for versions that are not active), unless `known`
+/// remembers the same unchanged executable file.
 pub async fn find(
     request: &PythonRequest,
     dirs: &[PathBuf],
+    known: &mut KnownInterpreters,
 ) -> Result<Interpreter, InterpreterError> {
     let mut names: Vec<String> = request
         .preferred_minors()
@@ -275,7 +280,17 @@ pub async fn find(
             if !seen.insert((canonical, name.clone())) {
                 continue;
             }
-            match probe(&candidate).await {
+            let probed = match known.get(&candidate) {
+                Some(found) => Some(found),
+                None => {
+                    let probed = probe(&candidate).await;
+                    if let Some((version, executable)) = &probed {
+                        known.remember(&candidate, *version, executable);
+                    }
+                    probed
+                }
+            };
+            match probed {
                 Some((version, path)) if request.matches(version) => {
                     return Ok(Interpreter { path, version });
                 }
@@ -302,12 +317,109 @@ fn is_executable(path: &Path) -> bool {
         .unwrap_or(false)
 }
 
+/// What earlier probes learned about interpreter executables, so a later
+/// run need not start each candidate again. Only real executables are
+/// remembered, keyed by their canonical path and valid while the file keeps
+/// its size and modification time: a new build in the same place is probed
+/// anew. Scripts (pyenv shims and other wrappers) answer differently as
+/// their configuration changes, so they are always run, and a candidate
+/// that did not run is never remembered.
+#[derive(Clone, Debug, Default, Serialize, Deserialize)]
+pub struct KnownInterpreters {
+    entries: BTreeMap<PathBuf, KnownInterpreter>,
+    #[serde(skip)]
+    changed: bool,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+struct KnownInterpreter {
+    len: u64,
+    modified_ns: u128,
+    version: String,
+    executable: PathBuf,
+}
+
+impl KnownInterpreters {
+    /// Reads what `file` remembers; a missing or unreadable file remembers
+    /// nothing.
+    pub fn load(file: &Path) -> Self {
+        std::fs::read(file)
+            .ok()
+            .and_then(|bytes| serde_json::from_slice(&bytes).ok())
+            .unwrap_or_default()
+    }
+
+    /// Writes what was learned to `file`, when anything was (aside and
+    /// renamed, so readers never see half a file).
+    pub fn save(&self, file: &Path) -> std::io::Result<()> {
+        if !self.changed {
+            return Ok(());
+        }
+        let json = serde_json::to_vec_pretty(self).map_err(std::io::Error::other)?;
+        let tmp = file.with_extension(format!("tmp-{}", ulid::Ulid::new()));
+        std::fs::write(&tmp, json)?;
+        std::fs::rename(&tmp, file)
+    }
+
+    fn get(&self, candidate: &Path) -> Option<(PythonVersion, PathBuf)> {
+        let (canonical, stamp) = executable_stamp(candidate)?;
+        let known = self.entries.get(&canonical)?;
+        if (known.len, known.modified_ns) != stamp {
+            return None;
+        }
+        let (version, _) = PythonVersion::parse(&known.version)?;
+        Some((version, known.executable.clone()))
+    }
+
+    fn remember(&mut self, candidate: &Path, version: PythonVersion, executable: &Path) {
+        let Some((canonical, (len, modified_ns))) = executable_stamp(candidate) else {
+            return;
+        };
+        self.entries.insert(
+            canonical,
+            KnownInterpreter {
+                len,
+                modified_ns,
+                version: version.to_string(),
+                executable: executable.to_path_buf(),
+            },
+        );
+        self.changed = true;
+    }
+}
+
+/// The canonical path of a binary executable with its size and modification
+/// time; `None` for scripts (`#!`) and unreadable files.
+fn executable_stamp(candidate: &Path) -> Option<(PathBuf, (u64, u128))> {
+    use std::io::Read;
+    let canonical = std::fs::canonicalize(candidate).ok()?;
+    let mut head = [0u8; 2];
+    std::fs::File::open(&canonical)
+        .ok()?
+        .read_exact(&mut head)
+        .ok()?;
+    if &head == b"#!" {
+        return None;
+    }
+    let meta = std::fs::metadata(&canonical).ok()?;
+    let modified = meta
+        .modified()
+        .ok()?
+        .duration_since(std::time::UNIX_EPOCH)
+        .ok()?;
+    Some((canonical, (meta.len(), modified.as_nanos())))
+}
+
 /// Runs the interpreter to learn its version and real executable (a pyenv
 /// shim resolves to the interpreter behind it); `None` when it does not run
 /// (a shim for an inactive version exits non-zero).
 async fn probe(path: &Path) -> Option<(PythonVersion, PathBuf)> {
     let output = Command::new(path)
         .args([
+            // Isolated and without `site`: only the version is wanted, and
+            // this is the cheapest way to start.
+            "-I",
+            "-S",
             "-c",
             "import sys; print('%d.%d.%d' % sys.version_info[:3]); print(sys.executable)",
         ])
@@ -341,6 +453,49 @@ mod tests {
                 minor: 0,
                 patch: 0,
             })
+    }
+
+    fn fake_binary(dir: &Path, name: &str, content: &[u8]) -> PathBuf {
+        use std::os::unix::fs::PermissionsExt;
+        let path = dir.join(name);
+        std::fs::write(&path, content).unwrap_or_else(|e| panic!("write: {e}"));
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o755))
+            .unwrap_or_else(|e| panic!("chmod: {e}"));
+        path
+    }
+
+    #[tokio::test]
+    async fn a_remembered_executable_is_not_run_again_until_it_changes() {
+        let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("temp dir: {e}"));
+        // Not a real interpreter: running it fails, so only memory can answer.
+        let binary = fake_binary(dir.path(), "python3.12", b"\x7fELF not really");
+        let mut known = KnownInterpreters::default();
+        known.remember(&binary, v("3.12.1"), &binary);
+        let request = PythonRequest::from_requires_python(">=3.10");
+        let Some(request) = request else {
+            panic!("the request parses")
+        };
+        let dirs = vec![dir.path().to_path_buf()];
+        let found = find(&request, &dirs, &mut known).await;
+        assert_eq!(
+            found.ok().map(|i| i.version),
+            Some(v("3.12.1")),
+            "answered from memory"
+        );
+        // A new file in the same place is probed, and this one does not run.
+        fake_binary(dir.path(), "python3.12", b"\x7fELF rebuilt, longer now");
+        assert!(known.get(&binary).is_none());
+        assert!(find(&request, &dirs, &mut known).await.is_err());
+    }
+
+    #[test]
+    fn scripts_are_never_remembered() {
+        let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("temp dir: {e}"));
+        let shim = fake_binary(dir.path(), "python3", b"#!/bin/sh\nexec python3 \"$@\"\n");
+        let mut known = KnownInterpreters::default();
+        known.remember(&shim, v("3.11.7"), Path::new("/usr/bin/python3.11"));
+        assert!(known.get(&shim).is_none());
+        assert!(!known.changed, "nothing to save");
     }
 
     #[test]

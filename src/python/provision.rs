@@ -9,7 +9,7 @@ use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 use tokio::process::Command;
 
-use super::interpreter::{self, Interpreter, InterpreterError, PythonRequest};
+use super::interpreter::{self, Interpreter, InterpreterError, KnownInterpreters, PythonRequest};
 
 /// Bumped when the layout of a cached environment changes, so old ones are
 /// not reused.
@@ -17,6 +17,8 @@ const ENV_FORMAT: &str = "fixwright-venv-1";
 /// Written last into a finished environment; its presence means "complete".
 const MARKER: &str = "fixwright-env.json";
 const OUTPUT_TAIL: usize = 4000;
+/// Where the cache directory remembers probed interpreters.
+const KNOWN_INTERPRETERS: &str = "interpreters.json";
 
 /// What an environment is built from.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -169,7 +171,7 @@ impl Provisioner {
     /// never leaves a half-built environment that later runs would use.
     pub async fn provision(&self, inputs: &EnvInputs) -> Result<PythonEnv, ProvisionError> {
         let repo_inputs = read_inputs(&inputs.repo)?;
-        let interpreter = interpreter::find(&repo_inputs.request, &self.search_dirs).await?;
+        let interpreter = self.find_interpreter(&repo_inputs.request).await?;
         let key = cache_key(&repo_inputs.files, &interpreter, &inputs.extra_requirements);
         let root = self.cache_dir.join(format!("env-{}", &key[..20]));
         let ready = |reused| PythonEnv {
@@ -215,6 +217,24 @@ impl Provisioner {
             .await
             .map_err(cache_err(&root))?;
         Ok(ready(false))
+    }
+
+    /// The interpreter for `request`, with what earlier runs learned about
+    /// this machine's interpreters kept in the cache directory.
+    async fn find_interpreter(
+        &self,
+        request: &PythonRequest,
+    ) -> Result<Interpreter, InterpreterError> {
+        let file = self.cache_dir.join(KNOWN_INTERPRETERS);
+        let mut known = KnownInterpreters::load(&file);
+        let found = interpreter::find(request, &self.search_dirs, &mut known).await?;
+        // Kept only when an interpreter was found, so a request this machine
+        // cannot serve leaves the cache as it was. Losing the file only costs
+        // the next run its probes.
+        if std::fs::create_dir_all(&self.cache_dir).is_ok() {
+            let _ = known.save(&file);
+        }
+        Ok(found)
     }
 
     async fn build(

@@ -15,6 +15,8 @@ use super::steps::{self, ConfidenceView, DiagnosisView, ModeInForce, PolicyConte
 use super::workspace::{self, AttemptWorktree, CommitSha, Workspace, WorkspaceError};
 use crate::agents::contract::MemoryHit;
 use crate::confidence::Band;
+use crate::gates::engine::GateSettings;
+use crate::gates::{GateRequest, GateRun, GatesError, Target, ToolPins, run_gates};
 use crate::incident::{ErrorClass, ScraperName, UpstreamHost};
 use crate::memory::{Memory, Outcome, OutcomeRecord, Rate, RememberedRename, Strategy};
 use crate::policy::Mode;
@@ -99,6 +101,8 @@ pub enum RepairError {
     Provision(#[from] ProvisionError),
     #[error("replay: {0}")]
     Replay(#[from] ReplayError),
+    #[error("the quality gates could not run: {0}")]
+    Gates(#[from] GatesError),
     #[error(transparent)]
     Memory(#[from] crate::memory::MemoryError),
 }
@@ -153,6 +157,9 @@ pub struct RepairReport {
     /// The pattern this attempt taught memory (`before`, `after`), if any.
     pub learned: Option<(String, String)>,
     pub replay: Option<ReplayVerdict>,
+    /// ruff, mypy and pytest on the scraper in the attempt's worktree,
+    /// compared with the base commit: only what the fix introduced counts.
+    pub gates: Option<GateRun>,
     pub confidence: Option<ConfidenceView>,
     pub branch: Option<String>,
     pub commit: Option<CommitSha>,
@@ -288,6 +295,7 @@ pub async fn run(
         remembered: Vec::new(),
         learned: None,
         replay: None,
+        gates: None,
         confidence: None,
         branch: None,
         commit: None,
@@ -467,22 +475,43 @@ async fn work(
             )
             .await;
     }
+    progress.step("running ruff, mypy and pytest on the scraper, and on the base for comparison");
+    let gated = check_gates(request, inputs, &worktree, ctx.report.attempt).await;
+    let gates = match gated {
+        Ok(gates) => gates,
+        Err(error) => {
+            inputs.workspace.finish_attempt(worktree, false)?;
+            return Err(error);
+        }
+    };
+    let gate_summary = crate::gates::report::one_line(&gates);
+    progress.step(&format!("gates: {gate_summary}"));
+    ctx.report.gates = Some(gates.clone());
     ctx.move_to(
         AttemptState::Proven,
-        &format!("replay passed: {}", verdict.reason),
+        &format!("replay passed: {}; gates: {gate_summary}", verdict.reason),
     )
     .await?;
 
     let rate = strategy_record(ctx.store, &fix.strategy, &ctx.report.diagnosis.class).await;
-    let confidence =
-        steps::score(ctx.store, &inputs.policy, &fix, &verdict, code_lines, rate).await?;
+    let evidence = steps::ProofEvidence {
+        verdict: &verdict,
+        gates: Some(&gates),
+        code_lines,
+        strategy_rate: rate,
+    };
+    let confidence = steps::score(ctx.store, &inputs.policy, &fix, &evidence).await?;
     progress.step(&format!(
         "confidence {:.3} ({})",
         confidence.calibrated, confidence.band
     ));
-    let merge = inputs
-        .policy
-        .check_merge(&edits, code_lines, attempt_number, confidence.band);
+    let merge = inputs.policy.check_merge(
+        &edits,
+        code_lines,
+        attempt_number,
+        confidence.band,
+        &gates.failed_gates(),
+    );
     ctx.report.confidence = Some(confidence.clone());
 
     if !inputs.mode.mode.writes() {
@@ -660,6 +689,39 @@ async fn strategy_record(store: &Store, strategy: &str, class: &str) -> (u64, u6
     }
 }
 
+/// The quality gates on the attempt's worktree (the fix applied, not yet
+/// committed), scoped to the scraper and compared with the base commit, so
+/// only findings the fix introduced count. The run is named by the attempt's
+/// id, which its check runs carry as `external_id`.
+async fn check_gates(
+    request: &RepairRequest,
+    inputs: &Inputs,
+    worktree: &AttemptWorktree,
+    attempt: AttemptId,
+) -> Result<GateRun, RepairError> {
+    let mut settings = GateSettings::new(request.data_dir.join("gates"));
+    settings.layout = inputs.policy.layout();
+    // The worktree is thrown away after the attempt: its bytecode would be
+    // of no use to a later run.
+    settings.bytecode_cache = None;
+    let gate_request = GateRequest {
+        repo: worktree.path.clone(),
+        target: Target::Scraper(inputs.scraper.name.to_string()),
+        baseline: Some(inputs.base.to_string()),
+        run_id: Some(attempt.to_string()),
+    };
+    let provisioner = Provisioner::new(env_cache(request));
+    Ok(run_gates(&gate_request, &settings, &provisioner, &|_| {}).await?)
+}
+
+/// Where the job's Python environments are cached.
+fn env_cache(request: &RepairRequest) -> PathBuf {
+    request
+        .env_cache
+        .clone()
+        .unwrap_or_else(|| request.data_dir.join("venvs"))
+}
+
 /// The proof: baseline from the original code on its fixture, then the
 /// edited code on the failing response, both in the attempt's worktree.
 async fn prove(
@@ -673,12 +735,13 @@ async fn prove(
     progress.step(
         "provisioning the scraper's Python environment (first run installs its requirements)",
     );
-    let env_cache = request
-        .env_cache
-        .clone()
-        .unwrap_or_else(|| request.data_dir.join("venvs"));
-    let env = Provisioner::new(env_cache)
-        .provision(&EnvInputs::repository(&worktree.path))
+    // One environment for the replay and the gates: the repository's own
+    // requirements plus the gates' pinned tools.
+    let env = Provisioner::new(env_cache(request))
+        .provision(&EnvInputs {
+            repo: worktree.path.clone(),
+            extra_requirements: ToolPins::default().requirements(),
+        })
         .await?;
     if env.reused {
         progress.step(&format!("reusing environment {}", env.root.display()));

@@ -107,6 +107,18 @@ pub fn render_text(report: &RepairReport) -> String {
         }
     }
 
+    if let Some(gates) = &report.gates {
+        let base = gates
+            .baseline
+            .as_deref()
+            .map(|b| format!(", compared with {}", &b[..12.min(b.len())]))
+            .unwrap_or_default();
+        let _ = writeln!(out, "\nGates{base}:");
+        for line in crate::gates::report::text(gates).lines() {
+            let _ = writeln!(out, "  {line}");
+        }
+    }
+
     if let Some(c) = &report.confidence {
         let _ = writeln!(
             out,
@@ -221,6 +233,9 @@ mod tests {
 mod snapshot {
     use super::*;
     use crate::confidence::Band;
+    use crate::gates::engine::Timings;
+    use crate::gates::scope::Scope;
+    use crate::gates::{Finding, GateResult, GateRun, GateStatus, Severity, TestStats, Tool};
     use crate::memory::RememberedRename;
     use crate::policy::Mode;
     use crate::repair::attempt::AttemptState;
@@ -230,6 +245,61 @@ mod snapshot {
 
     fn records(json: serde_json::Value) -> Vec<serde_json::Map<String, serde_json::Value>> {
         serde_json::from_value(json).unwrap_or_default()
+    }
+
+    /// ruff and pytest green, mypy with one new finding.
+    fn gate_run() -> GateRun {
+        let result = |tool, new: Vec<Finding>, tests| GateResult {
+            tool,
+            status: if new.is_empty() {
+                GateStatus::Pass
+            } else {
+                GateStatus::Fail
+            },
+            new,
+            existing: Vec::new(),
+            duration_ms: 400,
+            tests,
+            version: None,
+        };
+        GateRun {
+            id: "01jq0000000000000000000000".into(),
+            scope: Scope::Scrapers {
+                names: vec!["books".into()],
+                sources: vec!["bookshop/spiders/books.py".into()],
+                tests: vec!["tests/test_books.py".into()],
+            },
+            baseline: Some("3f2a9c4d5e6f7a8b9c0d1e2f3a4b5c6d7e8f9a0b".into()),
+            gates: vec![
+                result(Tool::Ruff, Vec::new(), None),
+                result(
+                    Tool::Mypy,
+                    vec![Finding {
+                        tool: Tool::Mypy,
+                        path: "bookshop/spiders/books.py".into(),
+                        line: 14,
+                        column: Some(24),
+                        end_line: None,
+                        rule: "typeddict-item".into(),
+                        severity: Severity::Error,
+                        message: "TypedDict \"Book\" has no key \"cost\"".into(),
+                    }],
+                    None,
+                ),
+                result(
+                    Tool::Pytest,
+                    Vec::new(),
+                    Some(TestStats {
+                        tests: 2,
+                        ..TestStats::default()
+                    }),
+                ),
+            ],
+            environment_reused: true,
+            tools: Default::default(),
+            provision_ms: 120,
+            timings: Timings::default(),
+        }
     }
 
     #[test]
@@ -278,6 +348,7 @@ mod snapshot {
             }],
             learned: Some(("article.product_pod".into(), "article.product-card".into())),
             replay: Some(verdict),
+            gates: Some(gate_run()),
             confidence: Some(ConfidenceView {
                 raw: 0.9,
                 calibrated: 0.9,

@@ -4,6 +4,7 @@
 //! module (named by its file stem). Its files are its module, its tests and its
 //! fixtures; a fix may touch only those.
 
+use std::collections::{HashMap, HashSet};
 use std::fmt;
 use std::path::{Path, PathBuf};
 
@@ -210,16 +211,25 @@ pub fn discover(root: &Path, layout: &Layout) -> Result<Vec<Scraper>, ScraperErr
             ));
         }
     }
-    let names: Vec<String> = found.iter().map(|(n, _, _)| n.to_string()).collect();
+    let names: HashSet<&str> = found.iter().map(|(n, _, _)| n.as_str()).collect();
     let fixtures_dir = layout
         .fixture_dirs
         .iter()
         .find(|d| root.join(d).is_dir())
         .cloned();
-    let fixture_files = match &fixtures_dir {
-        Some(dir) => file_names(&root.join(dir))?,
-        None => Vec::new(),
-    };
+    // Each fixture file is given to its owner once, so discovery stays
+    // linear in the number of files however many scrapers there are.
+    let mut fixtures_of: HashMap<String, Vec<PathBuf>> = HashMap::new();
+    if let Some(dir) = &fixtures_dir {
+        for file in file_names(&root.join(dir))? {
+            if let Some(owner) = owner_of_fixture(&file, &names) {
+                fixtures_of
+                    .entry(owner.to_owned())
+                    .or_default()
+                    .push(dir.join(&file));
+            }
+        }
+    }
     let mut scrapers: Vec<Scraper> = found
         .into_iter()
         .map(|(name, kind, module)| {
@@ -229,14 +239,7 @@ pub fn discover(root: &Path, layout: &Layout) -> Result<Vec<Scraper>, ScraperErr
             } else {
                 Vec::new()
             };
-            let fixtures = match &fixtures_dir {
-                Some(dir) => fixture_files
-                    .iter()
-                    .filter(|f| owner_of_fixture(f, &names) == Some(name.as_str()))
-                    .map(|f| dir.join(f))
-                    .collect(),
-                None => Vec::new(),
-            };
+            let fixtures = fixtures_of.remove(name.as_str()).unwrap_or_default();
             Scraper {
                 name,
                 kind,
@@ -302,12 +305,12 @@ fn fixture_belongs(file: &str, name: &str) -> bool {
 
 /// The scraper a fixture belongs to: the longest name it starts with, so
 /// `books_api.json` goes to `books_api`, not `books`.
-fn owner_of_fixture<'a>(file: &str, names: &'a [String]) -> Option<&'a str> {
-    names
-        .iter()
-        .filter(|n| fixture_belongs(file, n))
-        .max_by_key(|n| n.len())
-        .map(String::as_str)
+fn owner_of_fixture<'a>(file: &str, names: &HashSet<&'a str>) -> Option<&'a str> {
+    // A name ends where `.`, `_` or `-` follows it; try the longest first.
+    file.char_indices()
+        .rev()
+        .filter(|(_, c)| matches!(c, '.' | '_' | '-'))
+        .find_map(|(end, _)| names.get(&file[..end]).copied())
 }
 
 fn read(path: &Path) -> Result<String, ScraperError> {
@@ -382,7 +385,7 @@ mod tests {
 
     #[test]
     fn fixtures_go_to_the_longest_matching_name() {
-        let names = vec!["books".to_string(), "books_api".to_string()];
+        let names: HashSet<&str> = ["books", "books_api"].into_iter().collect();
         assert_eq!(owner_of_fixture("books.html", &names), Some("books"));
         assert_eq!(owner_of_fixture("books_page2.html", &names), Some("books"));
         assert_eq!(

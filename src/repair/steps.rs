@@ -15,7 +15,8 @@ use crate::agents::contract::{
     SourceFile, Strategy, TaskKind,
 };
 use crate::agents::{Agent, healer::Healer};
-use crate::confidence::{self, Band, Replay};
+use crate::confidence::{self, Band, Replay, score::GateSummary};
+use crate::gates::GateRun;
 use crate::incident::{self, Evidence, FailingResponse};
 use crate::policy::{self, CedarPolicy, ProposalFacts, RepoPolicy};
 use crate::store::Store;
@@ -323,6 +324,7 @@ impl PolicyContext {
         attempt: u32,
         band: Band,
         replay: Replay,
+        failed_gates: &[String],
     ) -> ProposalFacts {
         ProposalFacts {
             agent: "healer".into(),
@@ -335,7 +337,7 @@ impl PolicyContext {
             agent_calls_last_hour: 1,
             agent_calls_last_day: 1,
             band,
-            failed_gates: Vec::new(),
+            failed_gates: failed_gates.to_vec(),
             replay,
         }
     }
@@ -350,7 +352,7 @@ impl PolicyContext {
         code_lines: u32,
         attempt: u32,
     ) -> Vec<String> {
-        let facts = self.facts(edits, code_lines, attempt, Band::Low, Replay::NotRun);
+        let facts = self.facts(edits, code_lines, attempt, Band::Low, Replay::NotRun, &[]);
         self.cedar
             .decide(&facts)
             .apply
@@ -360,15 +362,24 @@ impl PolicyContext {
             .collect()
     }
 
-    /// Whether the proven fix may be merged without a human.
+    /// Whether the proven fix may be merged without a human. `failed_gates`
+    /// names the checks (`fixwright/mypy`, ...) that did not pass.
     pub fn check_merge(
         &self,
         edits: &BTreeMap<PathBuf, Vec<u8>>,
         code_lines: u32,
         attempt: u32,
         band: Band,
+        failed_gates: &[String],
     ) -> MergeDecision {
-        let facts = self.facts(edits, code_lines, attempt, band, Replay::Passed);
+        let facts = self.facts(
+            edits,
+            code_lines,
+            attempt,
+            band,
+            Replay::Passed,
+            failed_gates,
+        );
         let merge = self.cedar.decide(&facts).merge;
         MergeDecision {
             allowed: merge.allowed,
@@ -449,27 +460,44 @@ pub struct ConfidenceView {
     pub calibration: Option<String>,
 }
 
+/// What a fix's proof found, for scoring.
+#[derive(Clone, Copy, Debug)]
+pub struct ProofEvidence<'a> {
+    pub verdict: &'a ReplayVerdict,
+    /// The gates on the change, when they ran.
+    pub gates: Option<&'a GateRun>,
+    /// Changed lines of code (fixtures not counted).
+    pub code_lines: u32,
+    /// The strategy's (successes, failures) on this error class.
+    pub strategy_rate: (u64, u64),
+}
+
 /// Scores a proven fix from independent evidence (the agent's own score, the
-/// replay, the size of the code change, the strategy's track record) with
-/// the calibration in force for this installation.
+/// replay, the gates, the size of the code change, the strategy's track
+/// record) with the calibration in force for this installation.
 pub async fn score(
     store: &Store,
     policy: &PolicyContext,
     fix: &Fix,
-    verdict: &ReplayVerdict,
-    code_lines: u32,
-    strategy_rate: (u64, u64),
+    proof: &ProofEvidence<'_>,
 ) -> Result<ConfidenceView, RepairError> {
-    let (successes, failures) = strategy_rate;
+    let (successes, failures) = proof.strategy_rate;
+    let count = |n: usize| u32::try_from(n).unwrap_or(u32::MAX);
     let evidence = confidence::Evidence {
         proposal_score: fix.score,
-        replay: if verdict.passed {
+        replay: if proof.verdict.passed {
             Replay::Passed
         } else {
             Replay::Failed
         },
-        gates: None,
-        diff_lines: code_lines,
+        gates: proof.gates.map(|run| {
+            let failed = run.failed_gates().len();
+            GateSummary {
+                passed: count(run.gates.len() - failed),
+                failed: count(failed),
+            }
+        }),
+        diff_lines: proof.code_lines,
         within_scraper: true,
         strategy_history: confidence::Rate {
             successes: u32::try_from(successes).unwrap_or(u32::MAX),
@@ -492,12 +520,41 @@ pub async fn score(
                 value: f.score,
                 weight: f.weight,
                 contribution: f.contribution,
-                note: f.note.clone(),
+                note: match (f.name, proof.gates) {
+                    ("gates", Some(run)) => gates_note(&f.note, run),
+                    _ => f.note.clone(),
+                },
             })
             .collect(),
         cap: assessed.cap,
         calibration: calibration.source().map(str::to_owned),
     })
+}
+
+/// The gates factor's note, naming the first new finding of each gate that
+/// did not pass.
+fn gates_note(counts: &str, run: &GateRun) -> String {
+    let failures: Vec<String> = run
+        .gates
+        .iter()
+        .filter(|g| !g.passed())
+        .map(|g| match g.new.first() {
+            Some(f) => format!(
+                "{} failed: {}:{} [{}] {}",
+                g.tool,
+                f.path,
+                f.line,
+                f.rule,
+                one_line(f.message.lines().next().unwrap_or_default())
+            ),
+            None => format!("{} could not run", g.tool),
+        })
+        .collect();
+    if failures.is_empty() {
+        counts.to_owned()
+    } else {
+        format!("{counts}; {}", failures.join("; "))
+    }
 }
 
 #[cfg(test)]

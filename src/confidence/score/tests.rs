@@ -116,6 +116,28 @@ fn contradicting_evidence_caps_the_score() {
 }
 
 #[test]
+fn a_failed_gate_is_never_high_whatever_the_calibration_says() {
+    // A calibration whose history says every score held.
+    let always: IsotonicCalibration = serde_json::from_str(
+        r#"{"version": 1, "blocks": [{"lo": 0.0, "hi": 1.0, "value": 1.0, "weight": 50}]}"#,
+    )
+    .unwrap();
+    let green = assess(&evidence(), &always, &Bands::default());
+    assert_eq!(green.band, Band::High);
+    let red = Evidence {
+        gates: Some(GateSummary {
+            passed: 2,
+            failed: 1,
+        }),
+        ..evidence()
+    };
+    let c = assess(&red, &always, &Bands::default());
+    assert!(close(c.calibrated, 1.0));
+    assert_eq!(c.band, Band::Medium);
+    assert_eq!(c.cap.as_deref(), Some("capped at 0.50: a gate failed"));
+}
+
+#[test]
 fn band_thresholds() {
     let bands = Bands::default();
     assert_eq!(Band::of(0.96, &bands), Band::High);
