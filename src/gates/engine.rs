@@ -338,19 +338,15 @@ pub async fn run_gates(
     let plugin = pytest_plugin(settings)
         .await
         .map_err(|(path, source)| GatesError::Work { path, source })?;
+    let setup = ToolSetup {
+        python: &python,
+        settings,
+        mypy_cache: &mypy_cache,
+        pytest_plugin: &plugin,
+    };
     progress(Progress::Step("running ruff, mypy and pytest"));
     let started = Instant::now();
-    let head = run_tools(
-        &python,
-        repo,
-        &scope,
-        settings,
-        &mypy_cache,
-        &plugin,
-        false,
-        progress,
-    )
-    .await;
+    let head = run_tools(setup, repo, &scope, false, progress).await;
     let head_ms = elapsed_ms(started);
     let started = Instant::now();
     let mut export_ms = 0;
@@ -372,17 +368,7 @@ pub async fn run_gates(
         // The base shares the head's mypy cache: the two runs never overlap, and
         // mypy checks each cached module against its file's content, so the
         // files the change left alone are not analysed again.
-        let base = run_tools(
-            &python,
-            &checkout,
-            &base_scope,
-            settings,
-            &mypy_cache,
-            &plugin,
-            true,
-            progress,
-        )
-        .await;
+        let base = run_tools(setup, &checkout, &base_scope, true, progress).await;
         // The checkout is gone after this run: so is its bytecode.
         if let (Some(prefix), Ok(canonical)) =
             (&settings.bytecode_cache, std::fs::canonicalize(&checkout))
@@ -700,18 +686,30 @@ pub fn invocations(
     ]
 }
 
+/// What the head and the base runs of one gate run share.
+#[derive(Clone, Copy)]
+struct ToolSetup<'a> {
+    python: &'a Path,
+    settings: &'a GateSettings,
+    mypy_cache: &'a Path,
+    pytest_plugin: &'a Path,
+}
+
 /// Runs the three tools at once and parses what they print; `base` says
 /// whether this is the base revision's run, for `progress`.
 async fn run_tools(
-    python: &Path,
+    setup: ToolSetup<'_>,
     root: &Path,
     scope: &Scope,
-    settings: &GateSettings,
-    mypy_cache: &Path,
-    pytest_plugin: &Path,
     base: bool,
     progress: &(dyn Fn(Progress<'_>) + Sync),
 ) -> Vec<ToolRun> {
+    let ToolSetup {
+        python,
+        settings,
+        mypy_cache,
+        pytest_plugin,
+    } = setup;
     let junit = std::env::temp_dir().join(format!("fixwright-junit-{}.xml", ulid::Ulid::new()));
     let paths = ToolPaths {
         mypy_cache: mypy_cache.to_path_buf(),
