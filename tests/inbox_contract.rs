@@ -517,7 +517,7 @@ fn migrator_up_to(all: &sqlx::migrate::Migrator, version: i64) -> sqlx::migrate:
 static SQLITE_MIGRATIONS: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/sqlite");
 static POSTGRES_MIGRATIONS: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/postgres");
 
-/// A queued delivery as the 0002 schema stored it, its body in the inbox row.
+/// A queued delivery as the 0002 schema stored it.
 const OLD_ROW: &str = "INSERT INTO inbox (delivery_id, event, status, tries, received_at, \
      visible_at, body_len, body_zstd) VALUES ('before-upgrade', 'issue_comment', 'queued', 0, $1, $1, $2, $3)";
 const OLD_BODY: &str = r#"{"action":"created","comment":{"body":"written before the upgrade"}}"#;
@@ -557,7 +557,7 @@ async fn check_upgraded(store: &Store) {
     assert_eq!(
         leased[0].body.as_deref(),
         Some(OLD_BODY.as_bytes()),
-        "the body moved with the upgrade"
+        "the body survives the upgrade"
     );
     assert_eq!(
         insert(store, &[delivery("after-upgrade", None, T0)]).await,
@@ -585,7 +585,7 @@ async fn migrations_sqlite_apply_on_non_empty_database() {
             .run(&pool)
             .await
             .unwrap_or_else(|e| panic!("{e}"));
-        // Written as the 0002 schema stored it, body in the inbox row.
+        // Written as the 0002 schema stored it.
         let (len, zstd) = old_body();
         sqlx::query(OLD_ROW)
             .bind(T0.0)

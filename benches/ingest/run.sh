@@ -13,6 +13,7 @@ SECRET=bench-secret
 FW_PORT=38101
 PROBOT_PORT=38102
 FW_NORMAL_PORT=38103
+FW_INTAKE_PORT=38104
 BENCH=.cache/bench
 mkdir -p "$BENCH"
 command -v wrk >/dev/null || { echo "wrk is missing: apt-get install -y wrk" >&2; exit 1; }
@@ -49,10 +50,11 @@ load() { # name url run-id [delay-ms]
     -s benches/ingest/wrk.lua "$2" | grep '^RESULT' | sed "s/^RESULT/$1/"
 }
 
-start_fixwright() { # name port power-safe
+start_fixwright() { # name port power-safe [workers]
   rm -rf "$BENCH/$1-data"
   FIXWRIGHT_WEBHOOK_SECRET=$SECRET FIXWRIGHT_DATA_DIR=$BENCH/$1-data FIXWRIGHT_LOG=warn \
-    FIXWRIGHT_POWER_SAFE_COMMITS=$3 "$BIN" serve --listen 127.0.0.1:$2 > "$BENCH/$1.log" 2>&1 &
+    FIXWRIGHT_POWER_SAFE_COMMITS=$3 FIXWRIGHT_WORKERS=${4:-4} \
+    "$BIN" serve --listen 127.0.0.1:$2 > "$BENCH/$1.log" 2>&1 &
   pids+=("$!")
 }
 # The default (synchronous=FULL: power-safe) and NORMAL (crash-safe only); see docs/durability.md.
@@ -60,17 +62,22 @@ start_fixwright fw-full $FW_PORT true
 fw=${pids[-1]}
 start_fixwright fw-normal $FW_NORMAL_PORT false
 fwn=${pids[-1]}
+# A receiving replica (inbox.workers = 0): intake alone, power-safe.
+start_fixwright fw-intake $FW_INTAKE_PORT true 0
+fwi=${pids[-1]}
 APP_ID=1 PRIVATE_KEY_PATH=$BENCH/probot/key.pem WEBHOOK_SECRET=$SECRET PORT=$PROBOT_PORT \
   LOG_LEVEL=warn "$BENCH/probot/node_modules/.bin/probot" run ./benches/ingest/probot-app.cjs \
   > "$BENCH/probot.log" 2>&1 &
 pb=$!; pids+=("$pb")
 wait_up "http://127.0.0.1:$FW_PORT/healthz"
 wait_up "http://127.0.0.1:$FW_NORMAL_PORT/healthz"
+wait_up "http://127.0.0.1:$FW_INTAKE_PORT/healthz"
 wait_up "http://127.0.0.1:$PROBOT_PORT/"
 
 run=$(date +%s)
 fw_url=http://127.0.0.1:$FW_PORT/webhooks/github
 fwn_url=http://127.0.0.1:$FW_NORMAL_PORT/webhooks/github
+fwi_url=http://127.0.0.1:$FW_INTAKE_PORT/webhooks/github
 pb_url=http://127.0.0.1:$PROBOT_PORT/api/github/webhooks
 {
   echo "== $(nproc) cores, load average $(cut -d' ' -f1-3 /proc/loadavg) before the runs"
@@ -78,6 +85,7 @@ pb_url=http://127.0.0.1:$PROBOT_PORT/api/github/webhooks
   load probot "$pb_url" "p$run"
   load fixwright-full "$fw_url" "f$run"
   load fixwright-normal "$fwn_url" "n$run"
+  load fixwright-intake "$fwi_url" "i$run"
   probot_rps=$(load probot "$pb_url" "p2$run" | tee /dev/stderr | sed 's/.*rps=\([0-9]*\).*/\1/')
   # Paced run: each connection pauses so the offered load is about Probot's
   # saturated rate (wrk's pacing is per connection and in whole milliseconds).
@@ -85,6 +93,7 @@ pb_url=http://127.0.0.1:$PROBOT_PORT/api/github/webhooks
   echo "== paced, ${delay} ms pause per connection (target about $probot_rps/s)"
   load fixwright-full "$fw_url" "fp$run" "$delay"
   load fixwright-normal "$fwn_url" "np$run" "$delay"
-  echo "== peak RSS (MB): fixwright-full $(peak_rss_mb $fw), fixwright-normal $(peak_rss_mb $fwn), probot $(peak_rss_mb $pb)"
+  load fixwright-intake "$fwi_url" "ip$run" "$delay"
+  echo "== peak RSS (MB): fixwright-full $(peak_rss_mb $fw), fixwright-normal $(peak_rss_mb $fwn), fixwright-intake $(peak_rss_mb $fwi), probot $(peak_rss_mb $pb)"
   curl -s "http://127.0.0.1:$FW_PORT/metrics" | grep -E '^fixwright_webhook_deliveries_total|^fixwright_inbox_queue_depth'
 } 2>&1 | tee "$BENCH/results.txt"

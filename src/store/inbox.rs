@@ -307,7 +307,7 @@ struct LeasedRow {
 }
 
 const ENTRY_COLUMNS: &str = "delivery_id, event, action, installation_id, status, tries, \
-     received_at, last_error, finished_at, body_len, EXISTS (SELECT 1 FROM inbox_body b WHERE b.delivery_id = inbox.delivery_id) AS has_body";
+     received_at, last_error, finished_at, body_len, (body_zstd IS NOT NULL) AS has_body";
 
 /// SQLite admits one writer at a time, and a writer that finds the lock taken sleeps
 /// in SQLite's busy handler (1, 2, 5 ... 100 ms), far longer than the write it waits
@@ -403,10 +403,11 @@ where
     Option<&'a str>: Encode<'a, DB> + Type<DB>,
     i64: Encode<'a, DB> + Type<DB>,
     Option<i64>: Encode<'a, DB> + Type<DB>,
+    &'a [u8]: Encode<'a, DB> + Type<DB>,
 {
     let mut sql = QueryBuilder::new(
         "INSERT INTO inbox (delivery_id, event, action, installation_id, status, tries, \
-         received_at, visible_at, last_error, finished_at, body_len) ",
+         received_at, visible_at, last_error, finished_at, body_len, body_zstd) ",
     );
     sql.push_values(rows, |mut row, d| {
         let (status, finished) = match d.rejected {
@@ -423,24 +424,10 @@ where
             .push_bind(d.received_at.0)
             .push_bind(d.rejected.as_deref())
             .push_bind(finished)
-            .push_bind(d.body_len);
+            .push_bind(d.body_len)
+            .push_bind(&d.body_zstd[..]);
     });
     sql.push(" ON CONFLICT (delivery_id) DO NOTHING RETURNING delivery_id");
-    sql
-}
-
-/// `INSERT`s the bodies of `rows` (deliveries just stored as new).
-fn body_insert<'a, DB>(rows: &'a [&'a NewDelivery]) -> QueryBuilder<'a, DB>
-where
-    DB: Database,
-    &'a str: Encode<'a, DB> + Type<DB>,
-    &'a [u8]: Encode<'a, DB> + Type<DB>,
-{
-    let mut sql = QueryBuilder::new("INSERT INTO inbox_body (delivery_id, body_zstd) ");
-    sql.push_values(rows, |mut row, d| {
-        row.push_bind(d.id.as_str()).push_bind(&d.body_zstd[..]);
-    });
-    sql.push(" ON CONFLICT (delivery_id) DO NOTHING");
     sql
 }
 
@@ -482,13 +469,6 @@ macro_rules! insert_batch {
                 .fetch_all(&mut *tx)
                 .await?;
             stored.extend(ids.into_iter().map(|(id,)| id));
-        }
-        let new: Vec<&NewDelivery> = rows
-            .into_iter()
-            .filter(|d| stored.contains(d.id.as_str()))
-            .collect();
-        for chunk in new.chunks(INSERT_CHUNK) {
-            body_insert(chunk).build().execute(&mut *tx).await?;
         }
         tx.commit().await?;
         Ok::<_, InboxError>(outcomes(batch, stored))
@@ -684,8 +664,7 @@ impl Store {
                     "UPDATE inbox SET tries = tries + 1, lease_token = $1, visible_at = $2 \
                      WHERE delivery_id IN (SELECT delivery_id FROM inbox \
                         WHERE status = 'queued' AND visible_at <= $3 ORDER BY visible_at LIMIT $4) \
-                     RETURNING delivery_id, event, tries, received_at, (SELECT body_zstd \
-                        FROM inbox_body b WHERE b.delivery_id = inbox.delivery_id) AS body_zstd",
+                     RETURNING delivery_id, event, tries, received_at, body_zstd",
                 )
                 .bind(&token.0)
                 .bind(until.0)
@@ -700,8 +679,7 @@ impl Store {
                      WHERE delivery_id IN (SELECT delivery_id FROM inbox \
                         WHERE status = 'queued' AND visible_at <= $3 ORDER BY visible_at LIMIT $4 \
                         FOR UPDATE SKIP LOCKED) \
-                     RETURNING delivery_id, event, tries, received_at, (SELECT body_zstd \
-                        FROM inbox_body b WHERE b.delivery_id = inbox.delivery_id) AS body_zstd",
+                     RETURNING delivery_id, event, tries, received_at, body_zstd",
                 )
                 .bind(&token.0)
                 .bind(until.0)
@@ -819,8 +797,7 @@ impl Store {
             self,
             "UPDATE inbox SET status = 'queued', tries = 0, visible_at = $1, last_error = NULL, \
              finished_at = NULL, lease_token = NULL \
-             WHERE delivery_id = $2 AND status IN ('dead', 'done') \
-               AND EXISTS (SELECT 1 FROM inbox_body b WHERE b.delivery_id = inbox.delivery_id)",
+             WHERE delivery_id = $2 AND status IN ('dead', 'done') AND body_zstd IS NOT NULL",
             [now.0, id]
         );
         if n == 1 {
@@ -871,10 +848,7 @@ impl Store {
         &self,
         id: &str,
     ) -> Result<Option<(InboxEntry, Option<Vec<u8>>)>, InboxError> {
-        let sql = format!(
-            "SELECT {ENTRY_COLUMNS}, (SELECT body_zstd FROM inbox_body b \
-             WHERE b.delivery_id = inbox.delivery_id) AS body_zstd FROM inbox WHERE delivery_id = $1"
-        );
+        let sql = format!("SELECT {ENTRY_COLUMNS}, body_zstd FROM inbox WHERE delivery_id = $1");
         #[derive(sqlx::FromRow)]
         struct Row {
             #[sqlx(flatten)]
@@ -899,8 +873,7 @@ impl Store {
     ) -> Result<u64, InboxError> {
         Ok(execute_both!(
             self,
-            "DELETE FROM inbox_body WHERE delivery_id IN \
-             (SELECT delivery_id FROM inbox WHERE installation_id = $1)",
+            "UPDATE inbox SET body_zstd = NULL WHERE installation_id = $1 AND body_zstd IS NOT NULL",
             [installation.0]
         ))
     }
@@ -910,8 +883,8 @@ impl Store {
     pub async fn inbox_prune_bodies(&self, cutoff: Millis) -> Result<u64, InboxError> {
         Ok(execute_both!(
             self,
-            "DELETE FROM inbox_body WHERE delivery_id IN \
-             (SELECT delivery_id FROM inbox WHERE received_at < $1 AND status <> 'queued')",
+            "UPDATE inbox SET body_zstd = NULL \
+             WHERE received_at < $1 AND status <> 'queued' AND body_zstd IS NOT NULL",
             [cutoff.0]
         ))
     }

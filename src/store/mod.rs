@@ -57,7 +57,9 @@ impl Store {
                 // never inside a commit that someone is waiting on.
                 .pragma("wal_autocheckpoint", "0");
             let pool = SqlitePoolOptions::new()
-                .max_connections(8)
+                // One writer at a time anyway (WAL): a few connections serve the
+                // readers, and each one fewer is a page cache and a thread less.
+                .max_connections(4)
                 .connect_with(options)
                 .await
                 .map_err(StoreError::Connect)?;
