@@ -4,8 +4,9 @@
 //! base commit already has one ruff and one mypy finding, which must never
 //! fail a gate.
 
+mod support;
+
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
 use std::time::Duration;
 
 use fixwright::gates::engine::{GateSettings, TimeLimits};
@@ -13,10 +14,7 @@ use fixwright::gates::scope::Scope;
 use fixwright::gates::{
     Finding, GateRequest, GateRun, GateStatus, Target, Tool, checks, run_gates,
 };
-use fixwright::github::auth::{AppAuth, AppSettings, SystemClock};
-use fixwright::github::{AppId, CommitSha, InstallationId, RepoName};
 use fixwright::python::Provisioner;
-use fixwright_testkit::FakeGitHub;
 
 fn root() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
@@ -243,29 +241,12 @@ async fn gates_injected_defects_are_exact_findings_and_check_run_annotations() {
     assert_eq!((stats.tests, stats.failures), (7, 2));
 
     // The same run as check runs on the fake GitHub.
-    let fake = FakeGitHub::start()
-        .await
-        .unwrap_or_else(|e| panic!("fake GitHub (run `bash scripts/test-setup`): {e}"));
-    let installation = fake.add_installation("acme");
-    let sha = fake
-        .add_repo(
-            installation,
-            "acme",
-            "scrapers",
-            &[("README.md", "scrapers\n")],
-        )
-        .unwrap_or_else(|e| panic!("seed: {e}"));
-    let base = url::Url::parse(&fake.base_url()).unwrap_or_else(|e| panic!("url: {e}"));
-    let auth = AppAuth::from_pem(
-        AppSettings::new(AppId(fake.app_id()), base),
-        fake.app_private_key_pem().as_bytes(),
-        Path::new("fake.pem"),
-        Arc::new(SystemClock),
-    )
-    .unwrap_or_else(|e| panic!("auth: {e}"));
-    let client = Arc::new(auth).installation_client(InstallationId(installation));
-    let name = RepoName::new("acme", "scrapers").unwrap_or_else(|e| panic!("{e}"));
-    let head = CommitSha::from(sha);
+    let support::FakeRepo {
+        fake,
+        client,
+        name,
+        head,
+    } = support::fake_scrapers_repo().await;
     let started = checks::start(&client, &name, &head, &run.id)
         .await
         .unwrap_or_else(|e| panic!("start checks: {e}"));

@@ -2,18 +2,16 @@
 //! the real Python: a fix is diagnosed, proposed, proven and committed; data
 //! that is gone is refused; bad input changes nothing.
 
+mod support;
+
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
 
 use fixwright::cli::demo::{self, Case};
 use fixwright::confidence::Band;
 use fixwright::gates::{GateStatus, Tool, checks};
-use fixwright::github::auth::{AppAuth, AppSettings, SystemClock};
-use fixwright::github::{AppId, CommitSha, InstallationId, RepoName};
 use fixwright::repair::attempt::{self, AttemptState};
 use fixwright::repair::job::{self, Progress, RepairRequest};
 use fixwright::store::Store;
-use fixwright_testkit::FakeGitHub;
 
 struct Quiet;
 impl Progress for Quiet {
@@ -806,30 +804,12 @@ async fn repair_job_gates_name_a_new_type_error_and_keep_the_fix_below_high() {
 
     // On GitHub the gates are check runs on the fix's commit, each carrying
     // the attempt's id.
-    let fake = FakeGitHub::start()
-        .await
-        .unwrap_or_else(|e| panic!("fake GitHub (run `bash scripts/test-setup`): {e}"));
-    let installation = fake.add_installation("acme");
-    // The fake's repository stands in for the pushed repair branch.
-    let pushed = fake
-        .add_repo(
-            installation,
-            "acme",
-            "scrapers",
-            &[("README.md", "scrapers\n")],
-        )
-        .unwrap_or_else(|e| panic!("seed: {e}"));
-    let base = url::Url::parse(&fake.base_url()).unwrap_or_else(|e| panic!("url: {e}"));
-    let auth = AppAuth::from_pem(
-        AppSettings::new(AppId(fake.app_id()), base),
-        fake.app_private_key_pem().as_bytes(),
-        Path::new("fake.pem"),
-        Arc::new(SystemClock),
-    )
-    .unwrap_or_else(|e| panic!("auth: {e}"));
-    let client = Arc::new(auth).installation_client(InstallationId(installation));
-    let name = RepoName::new("acme", "scrapers").unwrap_or_else(|e| panic!("{e}"));
-    let head = CommitSha::from(pushed);
+    let support::FakeRepo {
+        fake,
+        client,
+        name,
+        head,
+    } = support::fake_scrapers_repo().await;
     checks::report(&client, &name, &head, gates)
         .await
         .unwrap_or_else(|e| panic!("check runs: {e}"));

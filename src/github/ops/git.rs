@@ -119,20 +119,19 @@ impl GitHubClient {
 
     /// The repository's default branch.
     pub async fn default_branch(&self, repo: &RepoName) -> Result<BranchName, OpsError> {
-        #[derive(Deserialize)]
-        struct Repo {
-            default_branch: BranchName,
-        }
-        // Octocrab's typed `get` with our own small model: its full
-        // `Repository` model must parse dozens of URL fields to read one.
+        Ok(self.repository(repo).await?.default_branch)
+    }
+
+    /// The few fields of a repository Fixwright reads. Octocrab's typed `get`
+    /// with our own small model: its full `Repository` model must parse dozens
+    /// of URL fields to read one.
+    pub(super) async fn repository(&self, repo: &RepoName) -> Result<RepositoryInfo, OpsError> {
         let route = repo_path(repo);
-        let found: Repo = self
-            .typed("read a repository", Replay::Safe, |octo| {
-                let route = route.clone();
-                async move { octo.get(route, None::<&()>).await }
-            })
-            .await?;
-        Ok(found.default_branch)
+        self.typed("read a repository", Replay::Safe, |octo| {
+            let route = route.clone();
+            async move { octo.get(route, None::<&()>).await }
+        })
+        .await
     }
 
     /// Creates `branch` at `sha`. Succeeds if the branch already points at
@@ -332,4 +331,11 @@ impl GitHubClient {
             bytes,
         }))
     }
+}
+
+/// What [`GitHubClient::repository`] reads of a repository.
+#[derive(Deserialize)]
+pub(super) struct RepositoryInfo {
+    pub default_branch: BranchName,
+    pub clone_url: String,
 }

@@ -3,11 +3,9 @@
 //! token as the password). The git work itself is in `repair::workspace`.
 
 use secrecy::SecretString;
-use serde::Deserialize;
 
-use super::{GitHubClient, OpsError, Principal, repo_path};
+use super::{GitHubClient, OpsError, Principal};
 use crate::github::RepoName;
-use crate::github::retry::Replay;
 
 /// A repository's clone URL and the credentials to fetch it with.
 #[derive(Clone)]
@@ -38,17 +36,7 @@ impl GitHubClient {
         else {
             return Err(OpsError::NoCredentials { operation });
         };
-        #[derive(Deserialize)]
-        struct Repo {
-            clone_url: String,
-        }
-        let route = repo_path(repo);
-        let found: Repo = self
-            .typed("read a repository", Replay::Safe, |octo| {
-                let route = route.clone();
-                async move { octo.get(route, None::<&()>).await }
-            })
-            .await?;
+        let found = self.repository(repo).await?;
         let token = auth.installation_token(*installation).await?;
         Ok(GitRemote {
             url: found.clone_url,
