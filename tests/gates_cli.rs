@@ -185,3 +185,71 @@ fn gates_cli_progress_is_plain_in_logs_and_spinners_on_a_terminal() {
     let written = std::fs::read(&out).unwrap_or_else(|e| panic!("{e}"));
     assert_eq!(json_report(&written)["tools"]["ruff"], "0.17.6");
 }
+
+/// Replaces every `from` in `file` with `to`.
+fn rewrite(file: &Path, from: &str, to: &str) {
+    let text = std::fs::read_to_string(file).unwrap_or_else(|e| panic!("read: {e}"));
+    assert!(text.contains(from), "{} lacks `{from}`", file.display());
+    std::fs::write(file, text.replace(from, to)).unwrap_or_else(|e| panic!("write: {e}"));
+}
+
+#[test]
+fn gates_cli_follows_the_scraper_layout_of_the_policy_file() {
+    let tmp = tempfile::tempdir().unwrap_or_else(|e| panic!("temp dir: {e}"));
+    let repo = tmp.path().join("repo");
+    copy_dir(&root().join("tests/fixtures/gates-repo"), &repo);
+    let cache = cache_dir(tmp.path());
+    let summary = tmp.path().join("summary.md");
+    // Scrapers in `crawlers/`, their tests in `checks/`: neither is where
+    // the finder looks by default.
+    for (from, to) in [("scrapers", "crawlers"), ("tests", "checks")] {
+        std::fs::rename(repo.join(from), repo.join(to)).unwrap_or_else(|e| panic!("{e}"));
+    }
+    for test in ["checks/test_weather.py", "checks/test_events.py"] {
+        rewrite(&repo.join(test), "from scrapers.", "from crawlers.");
+    }
+    let unconfigured = gates(&repo, &cache, &["--scraper", "weather"], &summary);
+    assert_eq!(unconfigured.status.code(), Some(2));
+
+    std::fs::create_dir_all(repo.join(".github")).unwrap_or_else(|e| panic!("{e}"));
+    let policy = repo.join(".github/fixwright.yml");
+    std::fs::write(
+        &policy,
+        "scrapers:\n  modules: ['crawlers/{name}.py']\n  tests: ['checks/test_{name}.py']\n  fixtures: ['checks/files/{name}*']\n",
+    )
+    .unwrap_or_else(|e| panic!("{e}"));
+    let run = gates(
+        &repo,
+        &cache,
+        &["--scraper", "weather", "--format", "json"],
+        &summary,
+    );
+    assert_eq!(
+        run.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&run.stderr)
+    );
+    let report = json_report(&run.stdout);
+    assert_eq!(
+        report["scope"],
+        serde_json::json!({
+            "kind": "scrapers",
+            "names": ["weather"],
+            "sources": ["checks/test_weather.py", "crawlers/weather.py"],
+            "tests": ["checks/test_weather.py"],
+        }),
+        "{report}"
+    );
+
+    rewrite(&policy, "crawlers/{name}.py", "crawlers/*/{name}.py");
+    let bad = gates(&repo, &cache, &["--scraper", "weather"], &summary);
+    let stderr = String::from_utf8_lossy(&bad.stderr);
+    assert_eq!(bad.status.code(), Some(2), "{stderr}");
+    assert!(
+        stderr.contains(
+            "error: .github/fixwright.yml: field `scrapers.modules`: the pattern `crawlers/*/{name}.py` cannot be used to find scrapers"
+        ),
+        "{stderr}"
+    );
+}

@@ -15,6 +15,7 @@ use crate::gates::engine::{GateSettings, TimeLimits};
 use crate::gates::{GateRequest, Progress, Target, Tool, report, run_gates};
 use crate::policy::RepoPolicy;
 use crate::python::Provisioner;
+use crate::repair::scraper::Layout;
 
 /// How results are printed.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
@@ -84,6 +85,11 @@ pub async fn run(args: GatesArgs) -> ExitCode {
         Err(e) => return usage_error(args.format, &e.to_string()),
     };
     let mut settings = GateSettings::new(cache.join("gates")).with_policy(&policy.gates);
+    // Where its scrapers and their tests are (`scrapers:`).
+    settings.layout = match Layout::from_policy(&policy) {
+        Ok(layout) => layout,
+        Err(e) => return usage_error(args.format, &e.to_string()),
+    };
     if let Some(seconds) = args.test_timeout {
         settings.test_timeout = Duration::from_secs(seconds);
     }

@@ -26,6 +26,7 @@ use crate::inbox::{Delivery, DeliveryHandler, HandlerError};
 use crate::policy::RepoPolicy;
 use crate::python::Provisioner;
 use crate::repair::attempt::{self, AttemptId};
+use crate::repair::scraper::Layout;
 use crate::repair::workspace::{self, GitCredentials, Workspace};
 use crate::store::Store;
 use crate::store::gate_reruns::{Claimed, RerunClaim};
@@ -314,8 +315,10 @@ impl GateReruns {
     ) -> Result<GateRun, Unproven> {
         let policy = RepoPolicy::load(checkout)
             .map_err(|e| Unproven::Report(format!("the policy file is not valid: {e}")))?;
-        let settings =
+        let mut settings =
             GateSettings::new(self.settings.work_dir.join("gates")).with_policy(&policy.gates);
+        settings.layout = Layout::from_policy(&policy)
+            .map_err(|e| Unproven::Report(format!("the policy file is not valid: {e}")))?;
         let request = GateRequest {
             repo: checkout.to_path_buf(),
             target: match base {

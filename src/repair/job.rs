@@ -198,7 +198,7 @@ fn check_inputs(request: &RepairRequest) -> Result<Inputs, RepairError> {
             mode.source()
         )));
     }
-    let mut scraper = scraper::find(&request.repo, &request.scraper, &policy.layout())?;
+    let mut scraper = scraper::find(&request.repo, &request.scraper, &policy.layout()?)?;
     policy.refine(&mut scraper, &workspace.files_at(&base)?);
     let log = match &request.log {
         Some(path) => {
@@ -700,7 +700,7 @@ async fn check_gates(
     attempt: AttemptId,
 ) -> Result<GateRun, RepairError> {
     let mut settings = GateSettings::new(request.data_dir.join("gates"));
-    settings.layout = inputs.policy.layout();
+    settings.layout = inputs.policy.layout()?;
     // The worktree is thrown away after the attempt: its bytecode would be
     // of no use to a later run.
     settings.bytecode_cache = None;

@@ -11,6 +11,8 @@ use std::path::{Path, PathBuf};
 use regex::Regex;
 use serde::{Deserialize, Serialize};
 
+use crate::policy::{self, RepoPolicy};
+
 /// A scraper's name as the repository names it.
 #[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 #[serde(transparent)]
@@ -67,6 +69,124 @@ impl Default for Layout {
                 PathBuf::from("tests/files"),
                 PathBuf::from("tests/fixtures"),
             ],
+        }
+    }
+}
+
+impl Layout {
+    /// The layout `.github/fixwright.yml` describes: its `layout:` choice,
+    /// with each of `modules`, `tests` and `fixtures` that the file gives
+    /// replacing the finder's default. The finder understands
+    /// `*/spiders/{name}.py` (Scrapy) and `<dir>/{name}.py` for modules,
+    /// `<dir>/test_{name}.py` (one directory) for tests, and
+    /// `<dir>/{name}*` or `<dir>/{name}<. _ or ->...` for fixtures, `<dir>`
+    /// being a plain relative path; any other pattern is an error naming it.
+    pub fn from_policy(policy: &RepoPolicy) -> Result<Self, LayoutError> {
+        let scrapers = &policy.scrapers;
+        let mut layout = Layout::default();
+        match scrapers.layout {
+            policy::file::Layout::Auto => {}
+            policy::file::Layout::Scrapy => layout.module_dirs.clear(),
+            policy::file::Layout::Flat => layout.scrapy = false,
+        }
+        if let Some(globs) = &scrapers.modules {
+            layout.scrapy = false;
+            layout.module_dirs.clear();
+            for glob in globs {
+                let pattern = glob.as_str();
+                if pattern == "*/spiders/{name}.py" {
+                    layout.scrapy = true;
+                    continue;
+                }
+                let dir = literal_dir(pattern, "{name}.py").ok_or_else(|| {
+                    LayoutError::new(
+                        "scrapers.modules",
+                        pattern,
+                        "`<dir>/{name}.py` or `*/spiders/{name}.py`",
+                    )
+                })?;
+                if !layout.module_dirs.contains(&dir) {
+                    layout.module_dirs.push(dir);
+                }
+            }
+        }
+        if let Some(globs) = &scrapers.tests {
+            let expected = "`<dir>/test_{name}.py`, every pattern in the same directory";
+            let mut tests_dir: Option<PathBuf> = None;
+            for glob in globs {
+                let pattern = glob.as_str();
+                let dir = literal_dir(pattern, "test_{name}.py")
+                    .filter(|dir| tests_dir.as_ref().is_none_or(|first| first == dir))
+                    .ok_or_else(|| LayoutError::new("scrapers.tests", pattern, expected))?;
+                tests_dir = Some(dir);
+            }
+            if let Some(dir) = tests_dir {
+                layout.tests_dir = dir;
+            }
+        }
+        if let Some(globs) = &scrapers.fixtures {
+            layout.fixture_dirs.clear();
+            for glob in globs {
+                let pattern = glob.as_str();
+                let dir = pattern
+                    .rsplit_once('/')
+                    .filter(|(_, file)| {
+                        file.strip_prefix("{name}").is_some_and(|rest| {
+                            rest == "*"
+                                || (rest.starts_with(['.', '_', '-']) && !rest.contains('{'))
+                        })
+                    })
+                    .and_then(|(dir, _)| plain_dir(dir))
+                    .ok_or_else(|| {
+                        LayoutError::new(
+                            "scrapers.fixtures",
+                            pattern,
+                            "`<dir>/{name}*` or `<dir>/{name}.<ext>`",
+                        )
+                    })?;
+                if !layout.fixture_dirs.contains(&dir) {
+                    layout.fixture_dirs.push(dir);
+                }
+            }
+        }
+        Ok(layout)
+    }
+}
+
+/// `<dir>` when `pattern` is `<dir>/<file>` with `<dir>` a plain relative path.
+fn literal_dir(pattern: &str, file: &str) -> Option<PathBuf> {
+    let dir = pattern.strip_suffix(file)?.strip_suffix('/')?;
+    plain_dir(dir)
+}
+
+/// `dir` as a path when it is relative and has no wildcard, `{name}` or `..`.
+fn plain_dir(dir: &str) -> Option<PathBuf> {
+    let plain = !dir.is_empty()
+        && dir
+            .split('/')
+            .all(|part| !part.is_empty() && part != "." && part != "..")
+        && !dir.contains(['*', '{', '}']);
+    plain.then(|| PathBuf::from(dir))
+}
+
+/// A pattern of `.github/fixwright.yml` the scraper finder cannot follow.
+#[derive(Debug, thiserror::Error)]
+#[error(
+    "{}: field `{field}`: the pattern `{pattern}` cannot be used to find scrapers; use {expected}",
+    policy::file::POLICY_FILE
+)]
+pub struct LayoutError {
+    pub field: &'static str,
+    pub pattern: String,
+    pub expected: &'static str,
+}
+
+impl LayoutError {
+    fn new(field: &'static str, pattern: &str, expected: &'static str) -> Self {
+        LayoutError {
+            field,
+            pattern: pattern.to_owned(),
+            expected,
         }
     }
 }
@@ -401,5 +521,88 @@ mod tests {
         assert!(ScraperName::new("../etc").is_none());
         assert!(ScraperName::new("a b").is_none());
         assert!(ScraperName::new("").is_none());
+    }
+
+    fn policy(yaml: &str) -> RepoPolicy {
+        RepoPolicy::parse(yaml, Path::new(".github/fixwright.yml"))
+            .unwrap_or_else(|e| panic!("policy: {e}"))
+    }
+
+    #[test]
+    fn the_policy_file_layout_becomes_the_finders() {
+        assert_eq!(
+            Layout::from_policy(&policy("")).ok(),
+            Some(Layout::default())
+        );
+        let flat = Layout::from_policy(&policy("scrapers:\n  layout: flat\n"))
+            .unwrap_or_else(|e| panic!("{e}"));
+        assert!(!flat.scrapy);
+        let custom = Layout::from_policy(&policy(
+            "scrapers:\n  modules: ['crawlers/{name}.py', 'src/more/{name}.py', '*/spiders/{name}.py']\n  tests: ['checks/test_{name}.py']\n  fixtures: ['checks/pages/{name}*', 'data/{name}-page.html']\n",
+        ))
+        .unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(
+            custom,
+            Layout {
+                scrapy: true,
+                module_dirs: vec![PathBuf::from("crawlers"), PathBuf::from("src/more")],
+                tests_dir: PathBuf::from("checks"),
+                fixture_dirs: vec![PathBuf::from("checks/pages"), PathBuf::from("data")],
+            }
+        );
+    }
+
+    #[test]
+    fn a_pattern_the_finder_cannot_follow_is_named() {
+        for (yaml, field, pattern) in [
+            (
+                "modules: ['crawlers/**/{name}.py']",
+                "scrapers.modules",
+                "crawlers/**/{name}.py",
+            ),
+            ("modules: ['{name}.py']", "scrapers.modules", "{name}.py"),
+            (
+                "modules: ['src/*/{name}.py']",
+                "scrapers.modules",
+                "src/*/{name}.py",
+            ),
+            (
+                "modules: ['pkg/{name}/spider.py']",
+                "scrapers.modules",
+                "pkg/{name}/spider.py",
+            ),
+            (
+                "tests: ['checks/{name}_test.py']",
+                "scrapers.tests",
+                "checks/{name}_test.py",
+            ),
+            (
+                "tests: ['checks/test_{name}.py', 'more/test_{name}.py']",
+                "scrapers.tests",
+                "more/test_{name}.py",
+            ),
+            (
+                "fixtures: ['fixtures/{name}/**']",
+                "scrapers.fixtures",
+                "fixtures/{name}/**",
+            ),
+            (
+                "fixtures: ['*/files/{name}*']",
+                "scrapers.fixtures",
+                "*/files/{name}*",
+            ),
+        ] {
+            let err = Layout::from_policy(&policy(&format!("scrapers:\n  {yaml}\n")))
+                .err()
+                .unwrap_or_else(|| panic!("`{yaml}` was accepted"));
+            assert_eq!((err.field, err.pattern.as_str()), (field, pattern));
+            let message = err.to_string();
+            assert!(
+                message.starts_with(&format!(
+                    ".github/fixwright.yml: field `{field}`: the pattern `{pattern}` cannot be used"
+                )),
+                "{message}"
+            );
+        }
     }
 }

@@ -276,15 +276,10 @@ pub struct MergeDecision {
 }
 
 impl PolicyContext {
-    /// Where scrapers live in this repository.
-    pub fn layout(&self) -> Layout {
-        let mut layout = Layout::default();
-        match self.policy.scrapers.layout {
-            policy::file::Layout::Auto => {}
-            policy::file::Layout::Scrapy => layout.module_dirs.clear(),
-            policy::file::Layout::Flat => layout.scrapy = false,
-        }
-        layout
+    /// Where scrapers live in this repository; a pattern the scraper finder
+    /// cannot follow is a policy error naming its field.
+    pub fn layout(&self) -> Result<Layout, RepairError> {
+        Layout::from_policy(&self.policy).map_err(|e| RepairError::Policy(e.to_string()))
     }
 
     /// Applies the repository's own `tests` and `fixtures` patterns, when
