@@ -49,6 +49,8 @@ pub enum CheckError {
     Read(PathBuf, std::io::Error),
     #[error(transparent)]
     Name(#[from] crate::policy::glob::GlobError),
+    #[error(transparent)]
+    Layout(#[from] crate::repair::scraper::LayoutError),
 }
 
 pub fn run(args: ConfigArgs) -> ExitCode {
@@ -96,6 +98,8 @@ pub fn check(args: &CheckArgs) -> Result<String, CheckError> {
     // The Cedar set is built (and so validated) even without --scraper.
     let scraper = ScraperName::new(args.scraper.as_deref().unwrap_or("example"))?;
     let cedar = CedarPolicy::build(&policy, &scraper, user_cedar.as_deref())?;
+    // The scraper finder (gates, repair) must be able to follow `scrapers:`.
+    crate::repair::scraper::Layout::from_policy(&policy)?;
 
     let mut out = format!("{}: ok\n", file.display());
     if user_cedar.is_some() {
@@ -176,6 +180,17 @@ mod tests {
             .to_string();
         assert!(
             err.starts_with(".github/fixwright.cedar:1: statement 1 is a `permit`"),
+            "{err}"
+        );
+
+        // A layout the scraper finder cannot follow is refused here too.
+        let dir = repo(
+            Some("scrapers:\n  modules: ['crawlers/*/{name}.py']\n"),
+            None,
+        );
+        let err = check(&args(dir.path(), None)).unwrap_err().to_string();
+        assert!(
+            err.contains("field `scrapers.modules`: the pattern `crawlers/*/{name}.py`"),
             "{err}"
         );
     }
