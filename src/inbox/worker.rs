@@ -169,7 +169,8 @@ async fn run(shared: Arc<Shared>, mut stopped: watch::Receiver<bool>) {
 /// renewing, which is what a crash looks like.
 async fn keep_leased<T>(shared: &Shared, token: &LeaseToken, work: impl Future<Output = T>) -> T {
     let lease = shared.settings.lease;
-    let every = lease / 3;
+    // tokio's interval refuses a zero period; configuration keeps leases at 1 s or more.
+    let every = (lease / 3).max(Duration::from_millis(10));
     let mut renew = tokio::time::interval_at(tokio::time::Instant::now() + every, every);
     renew.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     tokio::pin!(work);
