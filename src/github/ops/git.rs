@@ -119,13 +119,21 @@ impl GitHubClient {
 
     /// The repository's default branch.
     pub async fn default_branch(&self, repo: &RepoName) -> Result<BranchName, OpsError> {
-        Ok(self.repository(repo).await?.default_branch)
+        #[derive(Deserialize)]
+        struct Repo {
+            default_branch: BranchName,
+        }
+        let found: Repo = self.repository(repo).await?;
+        Ok(found.default_branch)
     }
 
-    /// The few fields of a repository Fixwright reads. Octocrab's typed `get`
-    /// with our own small model: its full `Repository` model must parse dozens
-    /// of URL fields to read one.
-    pub(super) async fn repository(&self, repo: &RepoName) -> Result<RepositoryInfo, OpsError> {
+    /// Reads a repository into `T`, a small model of just the fields the
+    /// caller needs: Octocrab's full `Repository` model must parse dozens of
+    /// URL fields to read one.
+    pub(super) async fn repository<T: serde::de::DeserializeOwned>(
+        &self,
+        repo: &RepoName,
+    ) -> Result<T, OpsError> {
         let route = repo_path(repo);
         self.typed("read a repository", Replay::Safe, |octo| {
             let route = route.clone();
@@ -331,11 +339,4 @@ impl GitHubClient {
             bytes,
         }))
     }
-}
-
-/// What [`GitHubClient::repository`] reads of a repository.
-#[derive(Deserialize)]
-pub(super) struct RepositoryInfo {
-    pub default_branch: BranchName,
-    pub clone_url: String,
 }

@@ -3,6 +3,7 @@
 //! token as the password). The git work itself is in `repair::workspace`.
 
 use secrecy::SecretString;
+use serde::Deserialize;
 
 use super::{GitHubClient, OpsError, Principal};
 use crate::github::RepoName;
@@ -36,7 +37,11 @@ impl GitHubClient {
         else {
             return Err(OpsError::NoCredentials { operation });
         };
-        let found = self.repository(repo).await?;
+        #[derive(Deserialize)]
+        struct Repo {
+            clone_url: String,
+        }
+        let found: Repo = self.repository(repo).await?;
         let token = auth.installation_token(*installation).await?;
         Ok(GitRemote {
             url: found.clone_url,
