@@ -252,6 +252,9 @@ async fn serve_with_app_credentials_recovers_processes_and_caches_tokens() {
         .unwrap();
     assert_eq!(ready["database"], "reachable", "{ready}");
     assert_eq!(ready["github"], "App credentials configured", "{ready}");
+    // The start-up check (and any recovery pass since) reached the fake GitHub.
+    assert_eq!(ready["github_last_contact"]["reachable"], true, "{ready}");
+    assert!(ready["github_last_contact"]["error"].is_null(), "{ready}");
 
     // The App authenticated with a JWT GitHub accepts: read the App at start, then
     // list deliveries; every JWT issued a minute back, valid at most 10 minutes.

@@ -388,6 +388,12 @@ async fn webhook_ops_endpoints() {
     let (status, text) = send(&h.router, get("/readyz", None)).await;
     assert_eq!(status, StatusCode::OK);
     assert!(text.contains("will take no action on GitHub"), "{text}");
+    let ready: serde_json::Value =
+        serde_json::from_str(&text).unwrap_or_else(|e| panic!("{e}: {text}"));
+    assert!(
+        ready["github_last_contact"].is_null(),
+        "no call to GitHub without credentials: {ready}"
+    );
     let body = comment("alice", 1);
     send(&h.router, delivery("s3cret", "issue_comment", "m-1", &body)).await;
     assert_eq!(

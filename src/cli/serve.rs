@@ -73,9 +73,10 @@ pub async fn run(args: ServeArgs) -> Result<(), ServeError> {
     })?;
     // Before the store: a bad key should fail start-up before anything is migrated.
     let app = app_auth(&config)?;
-    if let Some(app) = &app {
-        check_credentials(app, &mut config).await?;
-    }
+    let checked = match &app {
+        Some(app) => Some(check_credentials(app, &mut config).await?),
+        None => None,
+    };
     let store = Store::open(&config.database_url).await?;
     if config.inbox.workers == 0 {
         tracing::warn!(
@@ -93,6 +94,9 @@ pub async fn run(args: ServeArgs) -> Result<(), ServeError> {
 
     let stored = Arc::new(Notify::new());
     let edge = Edge::build(&config, store.clone(), stored.clone()).await?;
+    if let Some(outcome) = checked {
+        edge.github_contact.record(outcome);
+    }
     let record: Arc<dyn DeliveryHandler> = Arc::new(RecordOnly);
     // Acting on deliveries needs the App's identity; without it they are only recorded.
     let handler: Arc<dyn DeliveryHandler> = match &app {
@@ -131,7 +135,8 @@ pub async fn run(args: ServeArgs) -> Result<(), ServeError> {
             },
         )
         // Replicas sharing a PostgreSQL database take turns.
-        .taking_turns(Arc::new(store.clone()));
+        .taking_turns(Arc::new(store.clone()))
+        .reporting_to(edge.github_contact.clone());
         let mut stopped = stopped.clone();
         tokio::spawn(recovery.run(async move {
             let _ = stopped.wait_for(|stop| *stop).await;
@@ -186,7 +191,11 @@ fn app_auth(config: &Config) -> Result<Option<Arc<AppAuth>>, AuthError> {
 /// App, an unknown id) stop start-up; an unreachable GitHub only warns, so
 /// deliveries are still received and stored. The App's slug fills in
 /// `app_slug` when it is not configured, so the App's own events start no work.
-async fn check_credentials(app: &Arc<AppAuth>, config: &mut Config) -> Result<(), ServeError> {
+/// Returns whether GitHub could be reached, for `/readyz`.
+async fn check_credentials(
+    app: &Arc<AppAuth>,
+    config: &mut Config,
+) -> Result<Result<(), String>, ServeError> {
     let found = match app.app_client().get_app().await {
         Ok(found) => found,
         Err(source) if source.status() == Some(http::StatusCode::UNAUTHORIZED) => {
@@ -203,7 +212,7 @@ async fn check_credentials(app: &Arc<AppAuth>, config: &mut Config) -> Result<()
         }
         Err(error) => {
             tracing::warn!(%error, "cannot check the App's credentials with GitHub now");
-            return Ok(());
+            return Ok(Err(error.to_string()));
         }
     };
     match (&config.app_slug, &found.slug) {
@@ -215,7 +224,7 @@ async fn check_credentials(app: &Arc<AppAuth>, config: &mut Config) -> Result<()
         _ => {}
     }
     tracing::info!(app = %found.name, slug = ?found.slug, "GitHub accepts the App's credentials");
-    Ok(())
+    Ok(Ok(()))
 }
 
 /// Prunes raw bodies older than `retention`, at start and then hourly.

@@ -15,6 +15,7 @@ use std::time::Duration;
 use chrono::{DateTime, TimeDelta, Utc};
 
 use super::auth::Clock;
+use super::contact::LastContact;
 use super::ops::app::HookDelivery;
 use super::ops::{GitHubClient, OpsError};
 use super::{DeliveryGuid, HookDeliveryId};
@@ -191,6 +192,7 @@ pub struct DeliveryRecovery<L, T = Alone> {
     turns: Arc<T>,
     clock: Arc<dyn Clock>,
     settings: RecoverySettings,
+    contact: Option<Arc<LastContact>>,
 }
 
 impl<L: DeliveryLedger> DeliveryRecovery<L> {
@@ -208,6 +210,7 @@ impl<L: DeliveryLedger> DeliveryRecovery<L> {
             turns: Arc::new(Alone),
             clock,
             settings,
+            contact: None,
         }
     }
 
@@ -219,11 +222,18 @@ impl<L: DeliveryLedger> DeliveryRecovery<L> {
             turns,
             clock: self.clock,
             settings: self.settings,
+            contact: self.contact,
         }
     }
 }
 
 impl<L: DeliveryLedger, T: RecoveryTurns> DeliveryRecovery<L, T> {
+    /// Records how each pass [`Self::run`] makes went in `contact` (`/readyz`).
+    pub fn reporting_to(mut self, contact: Arc<LastContact>) -> Self {
+        self.contact = Some(contact);
+        self
+    }
+
     /// One round: takes the turn and runs a pass, or returns `None` at once
     /// when another replica holds the turn. A pass longer than `interval` is
     /// abandoned (its turn given back) and reported as an error.
@@ -308,8 +318,17 @@ impl<L: DeliveryLedger, T: RecoveryTurns> DeliveryRecovery<L, T> {
             tokio::select! {
                 () = &mut shutdown => return,
                 _ = ticker.tick() => {
-                    if let Err(error) = self.run_turn().await {
-                        tracing::warn!(%error, "missed-delivery recovery pass failed");
+                    let outcome = match self.run_turn().await {
+                        // Another replica's turn: no call was made.
+                        Ok(None) => continue,
+                        Ok(Some(_)) => Ok(()),
+                        Err(error) => {
+                            tracing::warn!(%error, "missed-delivery recovery pass failed");
+                            Err(error.to_string())
+                        }
+                    };
+                    if let Some(contact) = &self.contact {
+                        contact.record(outcome);
                     }
                 }
             }

@@ -4,6 +4,7 @@
 //! of repositories that join an installation.
 
 pub mod auth;
+pub mod contact;
 pub mod deliveries;
 pub mod events;
 pub mod onboarding;

@@ -15,6 +15,7 @@ use tokio::sync::{Notify, Semaphore};
 use tokio::task::JoinHandle;
 
 use crate::config::{Config, RepairMode};
+use crate::github::contact::LastContact;
 use crate::store::Store;
 use crate::store::inbox::InboxError;
 
@@ -30,6 +31,8 @@ pub struct EdgeContext {
     /// False when no App credentials are configured: deliveries are stored, nothing
     /// is done on GitHub.
     pub acts_on_github: bool,
+    /// How the latest call to GitHub as the App went (`/readyz`).
+    pub github_contact: Arc<LastContact>,
     pub mode: RepairMode,
 }
 
@@ -37,6 +40,8 @@ pub struct EdgeContext {
 pub struct Edge {
     pub router: Router,
     pub writer_task: JoinHandle<()>,
+    /// Where `serve` records its calls to GitHub for `/readyz`.
+    pub github_contact: Arc<LastContact>,
 }
 
 impl Edge {
@@ -54,6 +59,7 @@ impl Edge {
             stored,
         );
         let in_flight_permits = webhook::permits_for(config.inbox.max_in_flight_bytes);
+        let github_contact = Arc::new(LastContact::default());
         let ctx = Arc::new(EdgeContext {
             secrets: config.webhook_secrets.clone(),
             writer,
@@ -62,11 +68,13 @@ impl Edge {
             in_flight_permits,
             metrics_token: config.metrics_token.clone(),
             acts_on_github: config.credentials.is_some(),
+            github_contact: github_contact.clone(),
             mode: config.mode,
         });
         Ok(Self {
             router: router(ctx),
             writer_task,
+            github_contact,
         })
     }
 }

@@ -35,7 +35,8 @@ pub async fn healthz() -> &'static str {
 }
 
 /// 200 when the database answers within two seconds, 503 otherwise. The body also
-/// says whether Fixwright acts on GitHub and in which repair mode.
+/// says whether Fixwright acts on GitHub, how its latest call there went, and in
+/// which repair mode.
 pub async fn readyz(State(ctx): State<Arc<EdgeContext>>) -> Response {
     let database = tokio::time::timeout(Duration::from_secs(2), ctx.store.ping())
         .await
@@ -48,6 +49,9 @@ pub async fn readyz(State(ctx): State<Arc<EdgeContext>>) -> Response {
     let body = serde_json::json!({
         "database": if database { "reachable" } else { "unreachable" },
         "github": github,
+        // The latest call as the App; never decides readiness: deliveries are
+        // stored whether or not GitHub answers.
+        "github_last_contact": ctx.github_contact.latest(),
         "mode": format!("{:?}", ctx.mode),
     });
     let status = if database {
