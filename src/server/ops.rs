@@ -15,8 +15,17 @@ use super::EdgeContext;
 /// What `/readyz` says when no App credentials are configured.
 pub const NO_CREDENTIALS: &str = "no GitHub App credentials: deliveries are received, verified and stored, but Fixwright will take no action on GitHub";
 
+/// How often histogram samples recorded since the last scrape are folded into their
+/// summaries (the exporter's own default).
+const METRICS_UPKEEP_EVERY: Duration = Duration::from_secs(5);
+
 /// The process-wide Prometheus recorder, installed on first use. If another global
 /// recorder was installed first, the handle renders nothing and a warning is logged.
+///
+/// A recorder built this way keeps every histogram sample until it is folded into
+/// its summary, which only a scrape or an upkeep does: without one, memory grows with
+/// every delivery on a server nobody scrapes. A thread of its own runs the upkeep, so
+/// it outlives any one runtime (tests start many).
 pub fn prometheus() -> &'static PrometheusHandle {
     static HANDLE: OnceLock<PrometheusHandle> = OnceLock::new();
     HANDLE.get_or_init(|| {
@@ -24,6 +33,18 @@ pub fn prometheus() -> &'static PrometheusHandle {
         let handle = recorder.handle();
         if metrics::set_global_recorder(recorder).is_err() {
             tracing::warn!("another metrics recorder is installed; /metrics will be empty");
+        }
+        let upkeep = handle.clone();
+        let spawned = std::thread::Builder::new()
+            .name("metrics-upkeep".into())
+            .spawn(move || {
+                loop {
+                    std::thread::sleep(METRICS_UPKEEP_EVERY);
+                    upkeep.run_upkeep();
+                }
+            });
+        if let Err(e) = spawned {
+            tracing::warn!(error = %e, "cannot start the metrics upkeep; histogram samples are folded only when /metrics is scraped");
         }
         handle
     })
