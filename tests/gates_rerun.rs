@@ -18,7 +18,7 @@ use fixwright::github::events::Event;
 use fixwright::github::ops::checks::{CheckConclusion, CheckOutput, CheckStatus, NewCheckRun};
 use fixwright::github::{AppId, CommitSha, InstallationId, RepoName};
 use fixwright::inbox::{
-    Delivery, DeliveryHandler, RecordOnly, Route, WorkerPool, WorkerSettings, envelope,
+    Arrivals, Delivery, DeliveryHandler, RecordOnly, Route, WorkerPool, WorkerSettings, envelope,
 };
 use fixwright::python::Provisioner;
 use fixwright::repair::attempt::{self, NewAttempt};
@@ -31,7 +31,6 @@ use hmac::{Hmac, Mac};
 use http::{Request, StatusCode};
 use serde_json::{Value, json};
 use sha2::Sha256;
-use tokio::sync::Notify;
 use tower::ServiceExt;
 
 const EXAMPLES: &str =
@@ -311,8 +310,8 @@ async fn gates_rerun_reports_fresh_check_runs_once_per_delivery() {
     let layer = ConfigLayer::from_toml(&toml).unwrap_or_else(|e| panic!("{e}"));
     let config =
         Config::validate(layer, Some(tmp.path().join("data"))).unwrap_or_else(|e| panic!("{e}"));
-    let stored = Arc::new(Notify::new());
-    let edge = Edge::build(&config, store.clone(), stored.clone())
+    let arrivals = Arrivals::new();
+    let edge = Edge::build(&config, store.clone(), arrivals.clone())
         .await
         .unwrap_or_else(|e| panic!("{e}"));
     let handler = Arc::new(GateReruns::new(
@@ -338,7 +337,7 @@ async fn gates_rerun_reports_fresh_check_runs_once_per_delivery() {
             linger: Duration::ZERO,
             bot_login: Some(fake.bot_login()),
         },
-        stored,
+        arrivals,
     );
     let send = async |event: &str, id: &str, payload: &Value| {
         let body = serde_json::to_vec(payload).unwrap_or_else(|e| panic!("{e}"));

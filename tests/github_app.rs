@@ -16,7 +16,7 @@ use fixwright::github::retry::RecordingSleeper;
 use fixwright::github::{
     AppAuth, AppId, DeliveryGuid, HookDeliveryId, InstallationId, RetryPolicy,
 };
-use fixwright::inbox::{RecordOnly, WorkerPool, WorkerSettings};
+use fixwright::inbox::{Arrivals, RecordOnly, WorkerPool, WorkerSettings};
 use fixwright::store::Store;
 use fixwright::store::inbox::{DeliveryId, InboxStatus, Millis, NewDelivery};
 use fixwright_testkit::github::DeliverySeed;
@@ -467,7 +467,7 @@ async fn an_uninstall_through_the_workers_drops_the_apps_cached_token() {
             linger: std::time::Duration::ZERO,
             bot_login: None,
         },
-        Arc::new(tokio::sync::Notify::new()),
+        Arrivals::new(),
     );
     let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(20);
     loop {

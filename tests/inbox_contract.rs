@@ -8,7 +8,8 @@ use std::time::Duration;
 
 use fixwright::store::Store;
 use fixwright::store::inbox::{
-    DeliveryId, Envelope, InboxStatus, Inserted, InstallationId, Millis, NewDelivery, RetryOutcome,
+    DeliveryId, Envelope, InboxStatus, Inserted, InstallationId, Lease, LeaseToken, Millis,
+    NewDelivery, RetryOutcome,
 };
 use fixwright_testkit::postgres::FreshDatabase;
 
@@ -135,7 +136,10 @@ async fn leases_hide_items_until_expiry(store: Store) {
         .unwrap_or_else(|e| panic!("{e}"));
     assert_eq!(first.len(), 2);
     assert!(first.iter().all(|l| l.tries == 1));
-    let body = first[0].body.clone().unwrap_or_default();
+    let body = first[0]
+        .body()
+        .unwrap_or_else(|e| panic!("{e}"))
+        .unwrap_or_default();
     assert!(body.starts_with(br#"{"action":"created""#));
     assert!(
         store
@@ -202,6 +206,114 @@ async fn leases_hide_items_until_expiry(store: Store) {
             .unwrap_or_else(|e| panic!("{e}"))
             .is_empty()
     );
+}
+
+/// The edge's writer can store new deliveries already leased (to hand them to its
+/// own workers): a first try, hidden like any lease, completed with the token,
+/// given back untried by `release`, or taken over by anyone once it expires.
+async fn writer_stores_deliveries_leased(store: Store) {
+    insert(&store, &[delivery("w-old", Some(1), T0)]).await;
+    let mut writer = store
+        .inbox_writer(true)
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    let mut rejected = delivery("w-rejected", Some(1), T0);
+    rejected.rejected = Some("payload is not a JSON object".into());
+    let lease = Lease {
+        token: LeaseToken::fresh(),
+        until: T0.after(LEASE),
+    };
+    let batch = [
+        delivery("w-1", Some(1), T0),
+        delivery("w-2", Some(1), T0),
+        delivery("w-old", Some(1), T0),
+        rejected,
+    ];
+    let outcomes = writer
+        .insert(&batch, Some(&lease))
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(
+        outcomes,
+        [
+            Inserted::New,
+            Inserted::New,
+            Inserted::Duplicate,
+            Inserted::New
+        ]
+    );
+    let tries = async |id: &str| {
+        store
+            .inbox_show(id)
+            .await
+            .ok()
+            .flatten()
+            .map(|(e, _)| (e.status, e.tries))
+    };
+    assert_eq!(tries("w-1").await, Some((InboxStatus::Queued, 1)));
+    assert_eq!(
+        tries("w-old").await,
+        Some((InboxStatus::Queued, 0)),
+        "a duplicate leaves the stored delivery as it was"
+    );
+    assert_eq!(tries("w-rejected").await, Some((InboxStatus::Rejected, 0)));
+    // Only the unleased older delivery can be leased while the writer's lease lives.
+    let others = store
+        .inbox_lease(T0.after(Duration::from_secs(1)), LEASE, 10)
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    let ids: Vec<&str> = others.iter().map(|l| l.id.as_str()).collect();
+    assert_eq!(ids, ["w-old"]);
+    // The holder completes one and gives the other back untried.
+    let done = [id("w-1")];
+    let completed = store
+        .inbox_complete_many(&done, &[envelope_of("w-1")], &lease.token, T0)
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(completed, 1);
+    let released = store
+        .inbox_release(&lease.token, T0.after(Duration::from_secs(2)))
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(released, 1, "only what the lease still holds goes back");
+    assert_eq!(tries("w-2").await, Some((InboxStatus::Queued, 0)));
+    let again = store
+        .inbox_lease(T0.after(Duration::from_secs(2)), LEASE, 10)
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(again.len(), 1);
+    assert_eq!((again[0].id.as_str(), again[0].tries), ("w-2", 1));
+
+    // A holder that dies: its deliveries come back when the lease expires, as a second try.
+    let crashed = Lease {
+        token: LeaseToken::fresh(),
+        until: T0.after(LEASE),
+    };
+    writer
+        .insert(&[delivery("w-3", Some(1), T0)], Some(&crashed))
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    let early = store
+        .inbox_lease(T0.after(Duration::from_secs(9)), LEASE, 10)
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert!(early.is_empty());
+    let taken = store
+        .inbox_lease(T0.after(Duration::from_secs(11)), LEASE, 10)
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    // (w-old's lease from the first second has run out too.)
+    let w3 = taken.iter().find(|l| l.id.as_str() == "w-3");
+    assert_eq!(w3.map(|l| l.tries), Some(2), "taken: {taken:?}");
+    assert_eq!(
+        store
+            .inbox_release(&crashed.token, T0)
+            .await
+            .unwrap_or_else(|e| panic!("{e}")),
+        0,
+        "a lease taken over cannot give anything back"
+    );
+    drop(writer);
 }
 
 async fn concurrent_leases_never_overlap(store: Store) {
@@ -382,7 +494,7 @@ async fn purge_and_prune_drop_bodies_only(store: Store) {
         );
     }
     let purged_item = leased.iter().find(|l| l.id.as_str() == "i7b");
-    assert!(purged_item.is_some_and(|l| l.body.is_none()));
+    assert!(purged_item.is_some_and(|l| !l.has_body()));
     let pruned = store
         .inbox_prune_bodies(T0.before(Duration::from_secs(86_400)))
         .await
@@ -491,6 +603,7 @@ on_both_backends!(
     dedupes_by_delivery_id,
     large_batches_store_everything_once,
     leases_hide_items_until_expiry,
+    writer_stores_deliveries_leased,
     concurrent_leases_never_overlap,
     failures_retry_then_dead_letter_then_operator_retry,
     rejected_deliveries_are_kept_but_never_leased,
@@ -555,7 +668,10 @@ async fn check_upgraded(store: &Store) {
         .unwrap_or_else(|e| panic!("{e}"));
     assert_eq!(leased.len(), 1);
     assert_eq!(
-        leased[0].body.as_deref(),
+        leased[0]
+            .body()
+            .unwrap_or_else(|e| panic!("{e}"))
+            .as_deref(),
         Some(OLD_BODY.as_bytes()),
         "the body survives the upgrade"
     );

@@ -9,7 +9,7 @@ use axum::Router;
 use axum::body::Body;
 use fixwright::config::{Config, ConfigLayer};
 use fixwright::inbox::{
-    Delivery, DeliveryHandler, HandlerError, TokenCache, WorkerPool, WorkerSettings,
+    Arrivals, Delivery, DeliveryHandler, HandlerError, TokenCache, WorkerPool, WorkerSettings,
 };
 use fixwright::server::Edge;
 use fixwright::store::Store;
@@ -21,13 +21,12 @@ use http::{Request, StatusCode};
 use http_body_util::BodyExt;
 use secrecy::SecretString;
 use sha2::Sha256;
-use tokio::sync::Notify;
 use tower::ServiceExt;
 
 struct Harness {
     router: Router,
     store: Store,
-    stored: Arc<Notify>,
+    arrivals: Arrivals,
     _dir: tempfile::TempDir,
 }
 
@@ -42,14 +41,14 @@ async fn harness_with(config: Config) -> Harness {
     let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
     let url = format!("sqlite://{}", dir.path().join("fixwright.db").display());
     let store = Store::open(&url).await.unwrap_or_else(|e| panic!("{e}"));
-    let stored = Arc::new(Notify::new());
-    let edge = Edge::build(&config, store.clone(), stored.clone())
+    let arrivals = Arrivals::new();
+    let edge = Edge::build(&config, store.clone(), arrivals.clone())
         .await
         .unwrap_or_else(|e| panic!("{e}"));
     Harness {
         router: edge.router,
         store,
-        stored,
+        arrivals,
         _dir: dir,
     }
 }
@@ -340,13 +339,9 @@ async fn webhook_database_down_gets_503_never_2xx() {
     let store = Store::open(db.url())
         .await
         .unwrap_or_else(|e| panic!("{e}"));
-    let edge = Edge::build(
-        &config(&["s3cret"], ""),
-        store.clone(),
-        Arc::new(Notify::new()),
-    )
-    .await
-    .unwrap_or_else(|e| panic!("{e}"));
+    let edge = Edge::build(&config(&["s3cret"], ""), store.clone(), Arrivals::new())
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
     let body = comment("alice", 1);
     let (status, _) = send(
         &edge.router,
@@ -535,7 +530,7 @@ async fn worker_crash_and_restart_processes_once() {
         crashing.clone(),
         None,
         fast_settings(1, lease, 5),
-        h.stored.clone(),
+        h.arrivals.clone(),
     );
     let store = h.store.clone();
     wait_for("the first handling", async || {
@@ -555,7 +550,7 @@ async fn worker_crash_and_restart_processes_once() {
         restarted.clone(),
         None,
         fast_settings(2, lease, 5),
-        h.stored.clone(),
+        h.arrivals.clone(),
     );
     wait_for("completion after restart", async || {
         status_of(&store, "c-1").await == Some((InboxStatus::Done, 2))
@@ -578,6 +573,161 @@ async fn worker_crash_and_restart_processes_once() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn worker_is_handed_what_the_edge_stores() {
+    let h = harness().await;
+    let handler = Arc::new(Counting::new(&h.store));
+    // Workers that would look in the store only after a minute: whatever they finish
+    // sooner was handed to them by the edge.
+    let settings = WorkerSettings {
+        idle_poll: Duration::from_secs(60),
+        linger: Duration::from_secs(60),
+        ..fast_settings(2, Duration::from_secs(30), 3)
+    };
+    let pool = WorkerPool::spawn(
+        h.store.clone(),
+        handler.clone(),
+        None,
+        settings,
+        h.arrivals.clone(),
+    );
+    let ids: Vec<String> = (0..6).map(|n| format!("h-{n}")).collect();
+    for id in &ids {
+        let (status, _) = send(
+            &h.router,
+            delivery("s3cret", "issue_comment", id, &comment("alice", 5)),
+        )
+        .await;
+        assert_eq!(status, StatusCode::ACCEPTED);
+        let (status, tries) = status_of(&h.store, id)
+            .await
+            .unwrap_or_else(|| panic!("{id} stored"));
+        assert!(
+            status == InboxStatus::Done || tries == 1,
+            "{id} was stored leased, its first try counted, before the answer"
+        );
+    }
+    let store = h.store.clone();
+    wait_for("every handed-over delivery", async || {
+        store.inbox_counts().await.map(|c| c.done).unwrap_or(0) == 6
+    })
+    .await;
+    pool.shutdown().await;
+    let mut handled = handler.handled();
+    handled.sort();
+    assert_eq!(handled, ids, "each handled once");
+    for id in &ids {
+        assert_eq!(status_of(&h.store, id).await, Some((InboxStatus::Done, 1)));
+        assert!(h.store.inbox_envelope(id).await.ok().flatten().is_some());
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn worker_pool_shutdown_gives_back_handed_over_deliveries() {
+    let h = harness().await;
+    let first = Arc::new(Counting {
+        slow: Duration::from_millis(500),
+        ..Counting::new(&h.store)
+    });
+    let pool = WorkerPool::spawn(
+        h.store.clone(),
+        first.clone(),
+        None,
+        fast_settings(1, Duration::from_secs(30), 3),
+        h.arrivals.clone(),
+    );
+    send(
+        &h.router,
+        delivery("s3cret", "issue_comment", "g-1", &comment("alice", 5)),
+    )
+    .await;
+    wait_for("the first handling", async || first.handled() == ["g-1"]).await;
+    // The one worker is busy: these wait, handed over, in the queue.
+    for id in ["g-2", "g-3"] {
+        send(
+            &h.router,
+            delivery("s3cret", "issue_comment", id, &comment("alice", 5)),
+        )
+        .await;
+    }
+    pool.shutdown().await;
+    assert_eq!(first.handled(), ["g-1"]);
+    assert_eq!(
+        status_of(&h.store, "g-1").await,
+        Some((InboxStatus::Done, 1))
+    );
+    for id in ["g-2", "g-3"] {
+        assert_eq!(
+            status_of(&h.store, id).await,
+            Some((InboxStatus::Queued, 0)),
+            "{id} given back untried, visible at once"
+        );
+    }
+    // The next process's workers take them at once, not after a lease expires.
+    let next = Arc::new(Counting::new(&h.store));
+    let pool = WorkerPool::spawn(
+        h.store.clone(),
+        next.clone(),
+        None,
+        fast_settings(1, Duration::from_secs(30), 3),
+        Arrivals::new(),
+    );
+    let store = h.store.clone();
+    wait_for("the given-back deliveries", async || {
+        store.inbox_counts().await.map(|c| c.done).unwrap_or(0) == 3
+    })
+    .await;
+    pool.shutdown().await;
+    assert_eq!(next.handled(), ["g-2", "g-3"]);
+    assert_eq!(
+        status_of(&h.store, "g-3").await,
+        Some((InboxStatus::Done, 1))
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn worker_crash_with_a_handed_over_delivery_loses_nothing() {
+    let h = harness().await;
+    let crashing = Arc::new(Counting::new(&h.store));
+    if let Ok(mut s) = crashing.hang_once.lock() {
+        s.insert("hc-1".into());
+    }
+    let lease = Duration::from_secs(1);
+    let pool = WorkerPool::spawn(
+        h.store.clone(),
+        crashing.clone(),
+        None,
+        fast_settings(1, lease, 5),
+        h.arrivals.clone(),
+    );
+    send(
+        &h.router,
+        delivery("s3cret", "issue_comment", "hc-1", &comment("alice", 5)),
+    )
+    .await;
+    wait_for("the first handling", async || {
+        crashing.handled() == ["hc-1"]
+    })
+    .await;
+    pool.abort();
+    // A new process: its own arrivals; the stored lease expires and the delivery runs again.
+    let restarted = Arc::new(Counting::new(&h.store));
+    let pool = WorkerPool::spawn(
+        h.store.clone(),
+        restarted.clone(),
+        None,
+        fast_settings(1, lease, 5),
+        Arrivals::new(),
+    );
+    let store = h.store.clone();
+    wait_for("completion after restart", async || {
+        status_of(&store, "hc-1").await == Some((InboxStatus::Done, 2))
+    })
+    .await;
+    pool.shutdown().await;
+    assert_eq!(restarted.handled(), ["hc-1"]);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn worker_renews_its_lease_while_a_handler_runs_long() {
     let h = harness().await;
     let body = comment("alice", 5);
@@ -597,7 +747,7 @@ async fn worker_renews_its_lease_while_a_handler_runs_long() {
         handler.clone(),
         None,
         fast_settings(2, Duration::from_secs(1), 5),
-        h.stored.clone(),
+        h.arrivals.clone(),
     );
     let store = h.store.clone();
     wait_for("completion", async || {
@@ -621,7 +771,7 @@ async fn worker_own_events_are_recorded_and_start_no_work() {
         handler.clone(),
         None,
         fast_settings(2, Duration::from_secs(30), 3),
-        h.stored.clone(),
+        h.arrivals.clone(),
     );
     send(
         &h.router,
@@ -689,7 +839,7 @@ async fn worker_installation_deleted_drops_tokens_and_purges() {
         handler.clone(),
         Some(tokens.clone()),
         fast_settings(1, Duration::from_secs(30), 3),
-        h.stored.clone(),
+        h.arrivals.clone(),
     );
     let store = h.store.clone();
     wait_for("earlier deliveries", async || {
@@ -744,7 +894,7 @@ async fn worker_retries_then_dead_letters_with_the_error() {
         failing.clone(),
         None,
         fast_settings(1, Duration::from_secs(30), 3),
-        h.stored.clone(),
+        h.arrivals.clone(),
     );
     send(
         &h.router,

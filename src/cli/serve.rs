@@ -3,7 +3,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use tokio::sync::{Notify, watch};
+use tokio::sync::watch;
 
 use crate::config::{Config, ConfigArgs, ConfigError};
 use crate::gates::rerun::{GateReruns, RerunSettings};
@@ -11,7 +11,7 @@ use crate::github::auth::AppSettings;
 use crate::github::deliveries::{DeliveryRecovery, RecoverySettings};
 use crate::github::onboarding::Onboarding;
 use crate::github::{AppAuth, AppId, AuthError, OpsError, SystemClock};
-use crate::inbox::{DeliveryHandler, RecordOnly, TokenCache, WorkerPool, WorkerSettings};
+use crate::inbox::{Arrivals, DeliveryHandler, RecordOnly, TokenCache, WorkerPool, WorkerSettings};
 use crate::python::Provisioner;
 use crate::server::{Edge, ops};
 use crate::store::inbox::{InboxError, Millis};
@@ -92,8 +92,9 @@ pub async fn run(args: ServeArgs) -> Result<(), ServeError> {
         ),
     }
 
-    let stored = Arc::new(Notify::new());
-    let edge = Edge::build(&config, store.clone(), stored.clone()).await?;
+    // The edge tells this process's workers, if any, what it stored.
+    let arrivals = Arrivals::new();
+    let edge = Edge::build(&config, store.clone(), arrivals.clone()).await?;
     if let Some(outcome) = checked {
         edge.github_contact.record(outcome);
     }
@@ -121,7 +122,7 @@ pub async fn run(args: ServeArgs) -> Result<(), ServeError> {
         handler,
         app.clone().map(|a| a as Arc<dyn TokenCache>),
         WorkerSettings::from_config(&config),
-        stored,
+        arrivals,
     );
     let (stop, stopped) = watch::channel(false);
     let recovery = app.as_ref().map(|app| {

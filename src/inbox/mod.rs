@@ -4,10 +4,12 @@
 //! and another worker takes the delivery again, so handlers must be idempotent
 //! (keyed by delivery id).
 
+mod arrivals;
 mod handler;
 mod route;
 mod worker;
 
+pub use arrivals::{Arrivals, CompleteError, Completing, Grant, Handover};
 pub use handler::{Delivery, DeliveryHandler, HandlerError, RecordOnly, TokenCache};
 pub use route::{FailureAction, Route, backoff, envelope, failure_action, route};
 pub use worker::{WorkerPool, WorkerSettings};

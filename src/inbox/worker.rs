@@ -5,15 +5,16 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use futures::FutureExt;
-use tokio::sync::{Notify, watch};
+use tokio::sync::watch;
 use tokio::task::JoinHandle;
 use tracing::Instrument;
 
+use super::arrivals::{Arrivals, Handover};
 use super::handler::{Delivery, DeliveryHandler, HandlerError, TokenCache};
 use super::route::{self, FailureAction, Route};
 use crate::config::Config;
 use crate::store::Store;
-use crate::store::inbox::{DeliveryId, Envelope, LeaseToken, Leased, Millis};
+use crate::store::inbox::{Completion, DeliveryId, Envelope, LeaseToken, Leased, Millis};
 
 /// How the workers run.
 #[derive(Clone, Debug)]
@@ -55,7 +56,7 @@ struct Shared {
     handler: Arc<dyn DeliveryHandler>,
     tokens: Option<Arc<dyn TokenCache>>,
     settings: WorkerSettings,
-    stored: Arc<Notify>,
+    arrivals: Arrivals,
 }
 
 /// Running workers. Dropping the pool leaves them running; call
@@ -63,17 +64,19 @@ struct Shared {
 pub struct WorkerPool {
     tasks: Vec<JoinHandle<()>>,
     stop: watch::Sender<bool>,
+    shared: Arc<Shared>,
 }
 
 impl WorkerPool {
-    /// Starts `settings.workers` workers. `stored` wakes idle workers when the edge
-    /// commits new deliveries; `tokens` is told about deleted installations.
+    /// Starts `settings.workers` workers. `arrivals` brings them what the edge stores;
+    /// with at least one worker, the pool opens its handovers (see [`Arrivals`]).
+    /// `tokens` is told about deleted installations.
     pub fn spawn(
         store: Store,
         handler: Arc<dyn DeliveryHandler>,
         tokens: Option<Arc<dyn TokenCache>>,
         settings: WorkerSettings,
-        stored: Arc<Notify>,
+        arrivals: Arrivals,
     ) -> Self {
         let (stop, stopped) = watch::channel(false);
         let shared = Arc::new(Shared {
@@ -81,8 +84,11 @@ impl WorkerPool {
             handler,
             tokens,
             settings,
-            stored,
+            arrivals,
         });
+        if shared.settings.workers > 0 {
+            shared.arrivals.open(shared.settings.lease);
+        }
         let tasks = (0..shared.settings.workers)
             .map(|n| {
                 let shared = shared.clone();
@@ -90,19 +96,25 @@ impl WorkerPool {
                 tokio::spawn(run(shared, stopped).instrument(tracing::info_span!("worker", n = n)))
             })
             .collect();
-        Self { tasks, stop }
+        Self {
+            tasks,
+            stop,
+            shared,
+        }
     }
 
-    /// Lets each worker finish its current delivery, then stops them.
+    /// Lets each worker finish its current delivery, then stops them and gives back
+    /// the deliveries handed over but not started, so they run at once after a restart.
     pub async fn shutdown(self) {
         let _ = self.stop.send(true);
         for task in self.tasks {
             let _ = task.await;
         }
+        release_handovers(self.shared).await;
     }
 
     /// Stops the workers at once, mid-delivery, as a crash would: whatever they had
-    /// leased stays leased until the lease expires.
+    /// leased, or had been handed, stays leased until the lease expires.
     pub fn abort(self) {
         for task in &self.tasks {
             task.abort();
@@ -110,14 +122,39 @@ impl WorkerPool {
     }
 }
 
+/// Closes the handover queue and gives back what waits in it.
+async fn release_handovers(shared: Arc<Shared>) {
+    for handover in shared.arrivals.close().await {
+        release(&shared.store, &handover).await;
+    }
+}
+
+/// Gives a handover's deliveries back to the store, untried, for any worker to lease.
+async fn release(store: &Store, handover: &Handover) {
+    match store
+        .inbox_release(&handover.lease.token, Millis::now())
+        .await
+    {
+        Ok(n) => tracing::debug!(deliveries = n, "handed-over deliveries given back"),
+        Err(e) => tracing::warn!(
+            error = %e,
+            "cannot give handed-over deliveries back; they run again when their lease expires"
+        ),
+    }
+}
+
 async fn run(shared: Arc<Shared>, mut stopped: watch::Receiver<bool>) {
     loop {
         // Registered before leasing, so a commit landing in between still wakes us.
-        let notified = shared.stored.notified();
+        let notified = shared.arrivals.stored().notified();
         tokio::pin!(notified);
         notified.as_mut().enable();
         if *stopped.borrow() {
             return;
+        }
+        if let Some(handover) = shared.arrivals.try_next() {
+            take_over(&shared, handover).await;
+            continue;
         }
         let s = &shared.settings;
         match shared
@@ -128,28 +165,20 @@ async fn run(shared: Arc<Shared>, mut stopped: watch::Receiver<bool>) {
             Ok(items) if !items.is_empty() => {
                 if items.len() == s.batch as usize {
                     // More may be waiting: wake one more worker to share the backlog.
-                    shared.stored.notify_one();
+                    shared.arrivals.wake_one();
                 }
-                let token = &items[0].token;
-                let work = async {
-                    let mut done = Vec::with_capacity(items.len());
-                    let mut envelopes = Vec::with_capacity(items.len());
-                    for item in &items {
-                        if let Processed::Done(envelope) = process(&shared, item).await {
-                            done.push(item.id.clone());
-                            envelopes.extend(envelope);
-                        }
-                    }
-                    (done, envelopes)
-                };
-                let (done, envelopes) = keep_leased(&shared, token, work).await;
-                complete(&shared.store, token, &done, &envelopes).await;
+                let token = items[0].token.clone();
+                work(&shared, &token, &items).await;
                 continue;
             }
             Ok(_) => {}
             Err(e) => tracing::warn!(error = %e, "cannot lease deliveries"),
         }
         let woken = tokio::select! {
+            handover = shared.arrivals.next() => {
+                take_over(&shared, handover).await;
+                continue;
+            }
             _ = notified => true,
             _ = tokio::time::sleep(s.idle_poll) => false,
             _ = stopped.changed() => false,
@@ -161,6 +190,35 @@ async fn run(shared: Arc<Shared>, mut stopped: watch::Receiver<bool>) {
             }
         }
     }
+}
+
+/// Works a handover, unless it waited so long that its lease is half gone: then its
+/// deliveries go back to the store, where a worker leases them afresh.
+async fn take_over(shared: &Shared, handover: Handover) {
+    let half = shared.settings.lease / 2;
+    if Millis::now() > handover.lease.until.before(half) {
+        release(&shared.store, &handover).await;
+        return;
+    }
+    work(shared, &handover.lease.token, &handover.items).await;
+}
+
+/// Processes the deliveries of one lease in order, keeping the lease alive meanwhile,
+/// and records their completions together.
+async fn work(shared: &Shared, token: &LeaseToken, items: &[Leased]) {
+    let run = async {
+        let mut done = Vec::with_capacity(items.len());
+        let mut envelopes = Vec::with_capacity(items.len());
+        for item in items {
+            if let Processed::Done(envelope) = process(shared, item).await {
+                done.push(item.id.clone());
+                envelopes.extend(envelope);
+            }
+        }
+        (done, envelopes)
+    };
+    let (done, envelopes) = keep_leased(shared, token, run).await;
+    complete(shared, token, done, envelopes).await;
 }
 
 /// Runs `work` while renewing the lease `token` every third of the lease time, so a
@@ -189,18 +247,28 @@ async fn keep_leased<T>(shared: &Shared, token: &LeaseToken, work: impl Future<O
 }
 
 /// Successes of one lease are completed, and their envelopes recorded, together: one
-/// write for the whole lease instead of one or two per delivery.
-async fn complete(store: &Store, token: &LeaseToken, done: &[DeliveryId], envelopes: &[Envelope]) {
+/// write for the whole lease instead of one or two per delivery (and, through the
+/// edge's writer, none of their own).
+async fn complete(
+    shared: &Shared,
+    token: &LeaseToken,
+    done: Vec<DeliveryId>,
+    envelopes: Vec<Envelope>,
+) {
     if done.is_empty() {
         return;
     }
-    match store
-        .inbox_complete_many(done, envelopes, token, Millis::now())
-        .await
-    {
-        Ok(n) if n as usize == done.len() => {}
+    let count = done.len();
+    let completion = Completion {
+        token: token.clone(),
+        ids: done,
+        envelopes,
+        at: Millis::now(),
+    };
+    match shared.arrivals.complete(&shared.store, completion).await {
+        Ok(n) if n as usize == count => {}
         Ok(n) => tracing::warn!(
-            lost = done.len() - n as usize,
+            lost = count - n as usize,
             "leases lost before completion was recorded; their next holders decide"
         ),
         Err(e) => tracing::warn!(
@@ -266,7 +334,10 @@ async fn process(shared: &Shared, item: &Leased) -> Processed {
 /// Hands a delivery to its handler; on success, the envelope to record with its
 /// completion (none when the body is gone).
 async fn dispatch(shared: &Shared, item: &Leased) -> Result<Option<Envelope>, HandlerError> {
-    let Some(body) = &item.body else {
+    let body = item
+        .body()
+        .map_err(|e| HandlerError::permanent(format!("the stored body cannot be read: {e}")))?;
+    let Some(body) = body else {
         // Purged (uninstalled) or pruned: nothing left to act on.
         tracing::info!("payload no longer stored; nothing to do");
         return Ok(None);
@@ -274,7 +345,7 @@ async fn dispatch(shared: &Shared, item: &Leased) -> Result<Option<Envelope>, Ha
     let envelope = route::envelope(
         item.id.as_str(),
         &item.event,
-        body,
+        &body,
         shared.settings.bot_login.as_deref(),
     )
     .map_err(HandlerError::permanent)?;
@@ -283,7 +354,7 @@ async fn dispatch(shared: &Shared, item: &Leased) -> Result<Option<Envelope>, Ha
         id: item.id.clone(),
         event: item.event.clone(),
         tries: item.tries,
-        body: body.clone(),
+        body,
         envelope,
         route,
     };

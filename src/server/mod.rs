@@ -11,11 +11,12 @@ use std::sync::Arc;
 use axum::Router;
 use axum::routing::{get, post};
 use secrecy::SecretString;
-use tokio::sync::{Notify, Semaphore};
+use tokio::sync::Semaphore;
 use tokio::task::JoinHandle;
 
 use crate::config::{Config, RepairMode};
 use crate::github::contact::LastContact;
+use crate::inbox::Arrivals;
 use crate::store::Store;
 use crate::store::inbox::InboxError;
 
@@ -45,18 +46,18 @@ pub struct Edge {
 }
 
 impl Edge {
-    /// Builds the router on `store`; `stored` is notified after each commit that
-    /// stored new deliveries (the inbox workers wait on it).
+    /// Builds the router on `store`; `arrivals` hears of each commit that stored new
+    /// deliveries (this process's inbox workers wait on it).
     pub async fn build(
         config: &Config,
         store: Store,
-        stored: Arc<Notify>,
+        arrivals: Arrivals,
     ) -> Result<Self, InboxError> {
         // Installed before the first request so that no early measurement is lost.
         ops::prometheus();
         let (writer, writer_task) = writer::spawn(
             store.inbox_writer(config.inbox.power_safe_commits).await?,
-            stored,
+            arrivals,
         );
         let in_flight_permits = webhook::permits_for(config.inbox.max_in_flight_bytes);
         let github_contact = Arc::new(LastContact::default());

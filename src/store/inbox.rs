@@ -179,6 +179,39 @@ impl NewDelivery {
     }
 }
 
+impl NewDelivery {
+    /// The delivery as leased under `lease` when the writer stored it so (see
+    /// [`InboxWriter::insert`]): its first try.
+    pub fn into_leased(self, lease: &Lease) -> Leased {
+        Leased {
+            id: self.id,
+            event: self.event,
+            tries: 1,
+            received_at: self.received_at,
+            token: lease.token.clone(),
+            body_zstd: Some(self.body_zstd),
+        }
+    }
+}
+
+/// The successes of one lease, to be marked done with their envelopes recorded.
+#[derive(Clone, Debug)]
+pub struct Completion {
+    pub token: LeaseToken,
+    pub ids: Vec<DeliveryId>,
+    pub envelopes: Vec<Envelope>,
+    pub at: Millis,
+}
+
+/// What one [`InboxWriter::write`] did.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Written {
+    /// Per delivery of the batch, in order.
+    pub inserted: Vec<Inserted>,
+    /// Per completion, in order: how many of its deliveries its lease still held.
+    pub completed: Vec<u64>,
+}
+
 /// Whether an insert stored a new delivery or found its id already there.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Inserted {
@@ -197,6 +230,14 @@ impl LeaseToken {
     }
 }
 
+/// A lease as the writer grants it at insert time: the token and until when the
+/// deliveries stay invisible to other workers.
+#[derive(Clone, Debug)]
+pub struct Lease {
+    pub token: LeaseToken,
+    pub until: Millis,
+}
+
 /// A delivery leased to a worker.
 #[derive(Clone, Debug)]
 pub struct Leased {
@@ -206,8 +247,22 @@ pub struct Leased {
     pub tries: u32,
     pub received_at: Millis,
     pub token: LeaseToken,
+    /// The body as stored (compressed), or `None` if it was purged or pruned. Kept
+    /// compressed until its turn, so a lease of many deliveries holds little memory
+    /// and one corrupt body fails only its own delivery.
+    body_zstd: Option<Vec<u8>>,
+}
+
+impl Leased {
     /// The raw body, or `None` if it was purged or pruned.
-    pub body: Option<Vec<u8>>,
+    pub fn body(&self) -> Result<Option<Vec<u8>>, InboxError> {
+        self.body_zstd.as_deref().map(decompress).transpose()
+    }
+
+    /// Whether the body is still stored.
+    pub fn has_body(&self) -> bool {
+        self.body_zstd.is_some()
+    }
 }
 
 /// What an operator sees of a delivery.
@@ -313,7 +368,7 @@ const ENTRY_COLUMNS: &str = "delivery_id, event, action, installation_id, status
 /// in SQLite's busy handler (1, 2, 5 ... 100 ms), far longer than the write it waits
 /// for. The inbox's writes therefore queue here first, in order and without sleeping,
 /// so the webhook path never waits on that handler.
-static SQLITE_WRITES: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
+pub(super) static SQLITE_WRITES: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
 
 /// Fetches rows on whichever backend `store` is; `$N` placeholders serve both.
 macro_rules! query_both {
@@ -378,13 +433,32 @@ pub enum InboxWriter {
 
 impl InboxWriter {
     /// Stores `batch` in one transaction and reports, per delivery in order, whether it
-    /// was new. Either every delivery of the batch is committed or none is.
-    pub async fn insert(&mut self, batch: &[NewDelivery]) -> Result<Vec<Inserted>, InboxError> {
+    /// was new. Either every delivery of the batch is committed or none is. With a
+    /// `lease`, the new deliveries (rejected ones aside) are stored already leased
+    /// under it, their first try counted: the caller hands them to a worker of its
+    /// own without another write, and if it dies they come back when the lease expires.
+    pub async fn insert(
+        &mut self,
+        batch: &[NewDelivery],
+        lease: Option<&Lease>,
+    ) -> Result<Vec<Inserted>, InboxError> {
+        Ok(self.write(batch, lease, &[]).await?.inserted)
+    }
+
+    /// [`InboxWriter::insert`] and workers' completions (as
+    /// [`Store::inbox_complete_many`] records them) in the same transaction: under
+    /// load, one commit, and one sync to disk, carries both.
+    pub async fn write(
+        &mut self,
+        batch: &[NewDelivery],
+        lease: Option<&Lease>,
+        completions: &[Completion],
+    ) -> Result<Written, InboxError> {
         match self {
-            InboxWriter::Sqlite(conn) => insert_sqlite(conn, batch).await,
+            InboxWriter::Sqlite(conn) => write_sqlite(conn, batch, lease, completions).await,
             InboxWriter::Postgres(pool) => {
                 let mut conn = pool.acquire().await?;
-                insert_pg(&mut conn, batch).await
+                write_pg(&mut conn, batch, lease, completions).await
             }
         }
     }
@@ -396,7 +470,11 @@ const INSERT_CHUNK: usize = 256;
 
 /// One multi-row `INSERT .. ON CONFLICT DO NOTHING RETURNING delivery_id` for `rows`,
 /// the same text on both backends: one statement, not one round trip per delivery.
-fn insert_statement<'a, DB>(rows: &'a [&'a NewDelivery]) -> QueryBuilder<'a, DB>
+/// Queued rows are stored leased under `lease` when there is one.
+fn insert_statement<'a, DB>(
+    rows: &'a [&'a NewDelivery],
+    lease: Option<&'a Lease>,
+) -> QueryBuilder<'a, DB>
 where
     DB: Database,
     &'a str: Encode<'a, DB> + Type<DB>,
@@ -407,21 +485,26 @@ where
 {
     let mut sql = QueryBuilder::new(
         "INSERT INTO inbox (delivery_id, event, action, installation_id, status, tries, \
-         received_at, visible_at, last_error, finished_at, body_len, body_zstd) ",
+         received_at, visible_at, lease_token, last_error, finished_at, body_len, body_zstd) ",
     );
     sql.push_values(rows, |mut row, d| {
-        let (status, finished) = match d.rejected {
-            Some(_) => (InboxStatus::Rejected, Some(d.received_at.0)),
-            None => (InboxStatus::Queued, None),
+        let (status, finished, lease) = match d.rejected {
+            Some(_) => (InboxStatus::Rejected, Some(d.received_at.0), None),
+            None => (InboxStatus::Queued, None, lease),
+        };
+        let (tries, visible_at, token) = match lease {
+            Some(lease) => ("1", lease.until.0, Some(lease.token.0.as_str())),
+            None => ("0", d.received_at.0, None),
         };
         row.push_bind(d.id.as_str())
             .push_bind(d.event.as_str())
             .push_bind(d.action.as_deref())
             .push_bind(d.installation.map(|i| i.0))
             .push_bind(status.as_str())
-            .push("0")
+            .push(tries)
             .push_bind(d.received_at.0)
-            .push_bind(d.received_at.0)
+            .push_bind(visible_at)
+            .push_bind(token)
             .push_bind(d.rejected.as_deref())
             .push_bind(finished)
             .push_bind(d.body_len)
@@ -456,22 +539,52 @@ fn outcomes(batch: &[NewDelivery], mut stored: HashSet<String>) -> Vec<Inserted>
         .collect()
 }
 
-/// Stores `batch` in one transaction through `conn`, whichever backend it is.
-macro_rules! insert_batch {
-    ($conn:expr, $batch:expr) => {{
+/// Stores `batch` (new deliveries, leased under `lease` if there is one) and records
+/// `completions` in one transaction through `conn`, whichever backend it is; yields
+/// per delivery whether it was new and per completion how many of its deliveries
+/// its lease still held.
+macro_rules! write_batch {
+    ($conn:expr, $batch:expr, $lease:expr, $completions:expr) => {{
         let batch: &[NewDelivery] = $batch;
+        let completions: &[Completion] = $completions;
         let rows = first_of_each_id(batch);
         let mut tx = $conn.begin().await?;
         let mut stored = HashSet::with_capacity(rows.len());
         for chunk in rows.chunks(INSERT_CHUNK) {
-            let ids: Vec<(String,)> = insert_statement(chunk)
+            let ids: Vec<(String,)> = insert_statement(chunk, $lease)
                 .build_query_as()
                 .fetch_all(&mut *tx)
                 .await?;
             stored.extend(ids.into_iter().map(|(id,)| id));
         }
+        let mut completed = Vec::with_capacity(completions.len());
+        for c in completions {
+            let mut held = HashSet::with_capacity(c.ids.len());
+            for chunk in c.ids.chunks(INSERT_CHUNK) {
+                let rows: Vec<(String,)> = complete_update(chunk, &c.token, c.at)
+                    .build_query_as()
+                    .fetch_all(&mut *tx)
+                    .await?;
+                held.extend(rows.into_iter().map(|(id,)| id));
+            }
+            let record: Vec<&Envelope> = c
+                .envelopes
+                .iter()
+                .filter(|e| held.contains(e.delivery_id.as_str()))
+                .collect();
+            for chunk in record.chunks(INSERT_CHUNK) {
+                envelope_insert(chunk, c.at)
+                    .build()
+                    .execute(&mut *tx)
+                    .await?;
+            }
+            completed.push(held.len() as u64);
+        }
         tx.commit().await?;
-        Ok::<_, InboxError>(outcomes(batch, stored))
+        Ok::<_, InboxError>(Written {
+            inserted: outcomes(batch, stored),
+            completed,
+        })
     }};
 }
 
@@ -504,7 +617,11 @@ where
     sql
 }
 
-/// Marks `ids` done if `token` still holds them, returning those it did.
+/// Marks `ids` done if `token` still holds them, returning those it did. Only queued
+/// deliveries carry a lease token (every change of status clears it), so the token
+/// alone says the delivery is still queued; a `status` test here would tempt SQLite's
+/// planner to walk the whole queue through `inbox_ready` instead of looking the ids
+/// up, which under a backlog costs a scan per completion.
 fn complete_update<'a, DB>(
     ids: &'a [DeliveryId],
     token: &'a LeaseToken,
@@ -517,7 +634,7 @@ where
 {
     let mut sql = QueryBuilder::new("UPDATE inbox SET status = 'done', finished_at = ");
     sql.push_bind(now.0)
-        .push(", lease_token = NULL, last_error = NULL WHERE status = 'queued' AND lease_token = ")
+        .push(", lease_token = NULL, last_error = NULL WHERE lease_token = ")
         .push_bind(token.0.as_str())
         .push(" AND delivery_id IN (");
     let mut list = sql.separated(", ");
@@ -528,47 +645,23 @@ where
     sql
 }
 
-/// Completes a lease's successes and records their envelopes in one transaction on
-/// `pool`, whichever backend it is (see [`Store::inbox_complete_many`]).
-macro_rules! complete_batch {
-    ($pool:expr, $ids:expr, $envelopes:expr, $token:expr, $now:expr) => {{
-        let mut tx = $pool.begin().await?;
-        let mut held = HashSet::with_capacity($ids.len());
-        for chunk in $ids.chunks(INSERT_CHUNK) {
-            let rows: Vec<(String,)> = complete_update(chunk, $token, $now)
-                .build_query_as()
-                .fetch_all(&mut *tx)
-                .await?;
-            held.extend(rows.into_iter().map(|(id,)| id));
-        }
-        let record: Vec<&Envelope> = $envelopes
-            .iter()
-            .filter(|e| held.contains(e.delivery_id.as_str()))
-            .collect();
-        for chunk in record.chunks(INSERT_CHUNK) {
-            envelope_insert(chunk, $now)
-                .build()
-                .execute(&mut *tx)
-                .await?;
-        }
-        tx.commit().await?;
-        Ok(held.len() as u64)
-    }};
-}
-
-async fn insert_sqlite(
+async fn write_sqlite(
     conn: &mut SqliteConnection,
     batch: &[NewDelivery],
-) -> Result<Vec<Inserted>, InboxError> {
+    lease: Option<&Lease>,
+    completions: &[Completion],
+) -> Result<Written, InboxError> {
     let _writing = SQLITE_WRITES.lock().await;
-    insert_batch!(conn, batch)
+    write_batch!(conn, batch, lease, completions)
 }
 
-async fn insert_pg(
+async fn write_pg(
     conn: &mut PgConnection,
     batch: &[NewDelivery],
-) -> Result<Vec<Inserted>, InboxError> {
-    insert_batch!(conn, batch)
+    lease: Option<&Lease>,
+    completions: &[Completion],
+) -> Result<Written, InboxError> {
+    write_batch!(conn, batch, lease, completions)
 }
 
 impl Store {
@@ -596,9 +689,12 @@ impl Store {
     /// [`InboxWriter::insert`] for the edge's durable path).
     pub async fn inbox_insert(&self, batch: &[NewDelivery]) -> Result<Vec<Inserted>, InboxError> {
         match self {
-            Store::Sqlite(pool) => insert_sqlite(&mut *pool.acquire().await?, batch).await,
-            Store::Postgres(pool) => insert_pg(&mut *pool.acquire().await?, batch).await,
+            Store::Sqlite(pool) => {
+                write_sqlite(&mut *pool.acquire().await?, batch, None, &[]).await
+            }
+            Store::Postgres(pool) => write_pg(&mut *pool.acquire().await?, batch, None, &[]).await,
         }
+        .map(|w| w.inserted)
     }
 
     /// Whether a delivery with this GUID is in the inbox, in any status.
@@ -689,18 +785,17 @@ impl Store {
                 .await?
             }
         };
-        rows.into_iter()
-            .map(|r| {
-                Ok(Leased {
-                    id: DeliveryId(r.delivery_id),
-                    event: r.event,
-                    tries: u32::try_from(r.tries).unwrap_or(u32::MAX),
-                    received_at: Millis(r.received_at),
-                    token: token.clone(),
-                    body: r.body_zstd.as_deref().map(decompress).transpose()?,
-                })
+        Ok(rows
+            .into_iter()
+            .map(|r| Leased {
+                id: DeliveryId(r.delivery_id),
+                event: r.event,
+                tries: u32::try_from(r.tries).unwrap_or(u32::MAX),
+                received_at: Millis(r.received_at),
+                token: token.clone(),
+                body_zstd: r.body_zstd,
             })
-            .collect()
+            .collect())
     }
 
     /// Marks a leased delivery done. `false` if the lease was lost (expired and taken
@@ -734,13 +829,21 @@ impl Store {
         if ids.is_empty() {
             return Ok(0);
         }
-        match self {
+        let completion = [Completion {
+            token: token.clone(),
+            ids: ids.to_vec(),
+            envelopes: envelopes.to_vec(),
+            at: now,
+        }];
+        let written = match self {
             Store::Sqlite(pool) => {
-                let _writing = SQLITE_WRITES.lock().await;
-                complete_batch!(pool, ids, envelopes, token, now)
+                write_sqlite(&mut *pool.acquire().await?, &[], None, &completion).await?
             }
-            Store::Postgres(pool) => complete_batch!(pool, ids, envelopes, token, now),
-        }
+            Store::Postgres(pool) => {
+                write_pg(&mut *pool.acquire().await?, &[], None, &completion).await?
+            }
+        };
+        Ok(written.completed.iter().sum())
     }
 
     /// Keeps the deliveries `token` still holds invisible until `until`; returns how many.
@@ -753,6 +856,18 @@ impl Store {
             self,
             "UPDATE inbox SET visible_at = $1 WHERE lease_token = $2 AND status = 'queued'",
             [until.0, &token.0]
+        ))
+    }
+
+    /// Gives back the deliveries `token` still holds without having tried them (a
+    /// worker pool stopping with deliveries handed over but not yet started): visible
+    /// at `now` and the try they were leased with uncounted. Returns how many.
+    pub async fn inbox_release(&self, token: &LeaseToken, now: Millis) -> Result<u64, InboxError> {
+        Ok(execute_both!(
+            self,
+            "UPDATE inbox SET visible_at = $1, lease_token = NULL, tries = tries - 1 \
+             WHERE lease_token = $2 AND status = 'queued'",
+            [now.0, &token.0]
         ))
     }
 
@@ -958,5 +1073,49 @@ impl Store {
             repository: r.repository,
             from_app: r.from_app,
         }))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Completions look their deliveries up by id. A plan through `inbox_ready`
+    /// would walk every queued delivery per completion: harmless with an empty
+    /// queue, a collapse under a backlog (each completion re-reading it).
+    #[tokio::test]
+    async fn completions_look_deliveries_up_by_id() {
+        let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+        let url = format!("sqlite://{}", dir.path().join("plan.db").display());
+        let store = Store::open(&url).await.unwrap_or_else(|e| panic!("{e}"));
+        let Store::Sqlite(pool) = &store else {
+            unreachable!("a sqlite URL opens SQLite")
+        };
+        let ids: Vec<DeliveryId> = ["a", "b", "c"]
+            .iter()
+            .filter_map(|s| DeliveryId::parse(s))
+            .collect();
+        let token = LeaseToken::fresh();
+        let mut update = complete_update::<Sqlite>(&ids, &token, Millis(0));
+        let sql = format!("EXPLAIN QUERY PLAN {}", update.sql());
+        let mut explain = sqlx::query_as::<_, (i64, i64, i64, String)>(&sql);
+        explain = explain.bind(0_i64).bind(token.0.clone());
+        for id in &ids {
+            explain = explain.bind(id.as_str().to_owned());
+        }
+        let plan: Vec<String> = explain
+            .fetch_all(pool)
+            .await
+            .unwrap_or_else(|e| panic!("{e}"))
+            .into_iter()
+            .map(|(_, _, _, detail)| detail)
+            .collect();
+        assert!(
+            plan.iter().any(|d| d.contains("(delivery_id=?)"))
+                && !plan.iter().any(|d| d.contains("inbox_ready")),
+            "plan: {plan:?}"
+        );
+        let _ = update.reset();
+        store.close().await;
     }
 }
