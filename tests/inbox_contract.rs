@@ -803,3 +803,67 @@ async fn sqlite_log_is_checkpointed_in_the_background() {
         size()
     );
 }
+
+/// Under a steady stream of commits a log that is only ever copied back never
+/// starts over (each commit finds frames not yet copied) and grows without bound.
+/// The background checkpoint ends each round by making it start over, so the log
+/// stays about one round's worth of commits, however much goes through it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sqlite_log_starts_over_under_a_steady_stream_of_commits() {
+    let (store, dir) = sqlite_store().await;
+    let wal = dir.path().join("inbox.db-wal");
+    let wal_size = || std::fs::metadata(&wal).map(|m| m.len()).unwrap_or(0);
+    let mut writer = store
+        .inbox_writer(true)
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    // Bodies that do not compress (each is compressed on its own, so a few serve
+    // every delivery), prepared up front so that commits follow each other at once.
+    let mut state = 0x2545_f491_4f6c_dd1d_u64;
+    let bodies: Vec<String> = (0..8)
+        .map(|_| {
+            let noise: String = (0..200)
+                .map(|_| {
+                    state ^= state << 13;
+                    state ^= state >> 7;
+                    state ^= state << 17;
+                    format!("{state:016x}")
+                })
+                .collect();
+            format!(r#"{{"noise":"{noise}"}}"#)
+        })
+        .collect();
+    let batches: Vec<Vec<NewDelivery>> = (0..1_500)
+        .map(|commit| {
+            (0..4)
+                .map(|n| {
+                    NewDelivery::new(
+                        id(&format!("stream-{commit}-{n}")),
+                        "push".to_owned(),
+                        None,
+                        None,
+                        None,
+                        T0,
+                        bodies[(commit + n) % bodies.len()].as_bytes(),
+                    )
+                    .unwrap_or_else(|e| panic!("{e}"))
+                })
+                .collect()
+        })
+        .collect();
+    let written: u64 = batches.iter().flatten().map(|_| 3_200).sum();
+    let mut largest = 0;
+    for batch in &batches {
+        writer
+            .insert(batch, None)
+            .await
+            .unwrap_or_else(|e| panic!("{e}"));
+        largest = largest.max(wal_size());
+    }
+    assert!(
+        largest < written / 4,
+        "the log reached {largest} bytes for {written} bytes of deliveries: it never started over"
+    );
+    drop(writer);
+    store.close().await;
+}

@@ -11,6 +11,7 @@ pub mod gate_reruns;
 pub mod inbox;
 pub mod turns;
 
+use sqlx::ConnectOptions;
 use sqlx::postgres::{PgPool, PgPoolOptions};
 use sqlx::sqlite::{
     SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous,
@@ -60,10 +61,10 @@ impl Store {
                 // One writer at a time anyway (WAL): a few connections serve the
                 // readers, and each one fewer is a page cache and a thread less.
                 .max_connections(4)
-                .connect_with(options)
+                .connect_with(options.clone())
                 .await
                 .map_err(StoreError::Connect)?;
-            tokio::spawn(checkpoint_in_background(pool.clone()));
+            tokio::spawn(checkpoint_in_background(pool.clone(), options));
             Store::Sqlite(pool)
         } else if url.starts_with("postgres:") || url.starts_with("postgresql:") {
             let pool = PgPoolOptions::new()
@@ -106,28 +107,60 @@ impl Store {
     }
 }
 
-/// How often the SQLite write-ahead log is copied back into the database file.
-const CHECKPOINT_EVERY: Duration = Duration::from_millis(200);
+/// How often the SQLite write-ahead log is copied back into the database file. Often,
+/// so that each round is small: a round's writes compete with the commits' syncs for
+/// the disk, and a short round delays a commit less than a long one.
+const CHECKPOINT_EVERY: Duration = Duration::from_millis(50);
 
 /// Copies the SQLite write-ahead log back into the database file, off every commit's
-/// path. SQLite's own automatic checkpoint runs inside whichever commit crosses 1,000
-/// pages: a webhook batch waiting on that commit would wait for the copy and its
-/// fsync too. A passive checkpoint takes no lock writers need, so commits go on
-/// while it runs. Ends when the pool is closed; the last connection to close
-/// checkpoints whatever is left.
-async fn checkpoint_in_background(pool: SqlitePool) {
+/// path, and makes the log start over. SQLite's own automatic checkpoint runs inside
+/// whichever commit crosses 1,000 pages: a webhook batch waiting on that commit would
+/// wait for the copy and its sync too. So each round first copies in passive mode,
+/// which takes no lock writers need, while commits go on. A log that is only ever
+/// copied under a steady stream of commits never starts over, though (each commit
+/// finds frames not yet copied): it grows without bound, and every sync of a
+/// growing file is a journal commit that waits for the checkpoint's own writes.
+/// So the round ends with a restart checkpoint, taken with the inbox's writes held
+/// back: it has only the last few frames to copy, and the next commit writes the
+/// log from its start, over blocks already allocated. A reader still on the log
+/// makes the restart give up at once (no busy wait) until the next round.
+///
+/// Runs on a connection of its own (outside the pool) until the pool is closed; the
+/// last connection to close checkpoints whatever is left.
+async fn checkpoint_in_background(pool: SqlitePool, options: SqliteConnectOptions) {
+    let mut conn = match options.busy_timeout(Duration::ZERO).connect().await {
+        Ok(conn) => conn,
+        Err(e) => {
+            tracing::warn!(error = %e, "cannot open the SQLite checkpoint connection; the log is checkpointed on close only");
+            return;
+        }
+    };
     let mut tick = tokio::time::interval(CHECKPOINT_EVERY);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     while !pool.is_closed() {
         tick.tick().await;
-        if let Err(e) = sqlx::query("PRAGMA wal_checkpoint(PASSIVE)")
-            .execute(&pool)
-            .await
-        {
+        let round = match checkpoint(&mut conn, "PASSIVE").await {
+            Ok(_) => {
+                let _writes = inbox::SQLITE_WRITES.lock().await;
+                checkpoint(&mut conn, "RESTART").await
+            }
+            Err(e) => Err(e),
+        };
+        if let Err(e) = round {
             if pool.is_closed() {
                 return;
             }
             tracing::warn!(error = %e, "cannot checkpoint the SQLite write-ahead log");
         }
     }
+}
+
+/// Runs one checkpoint in `mode`; returns (busy, frames in the log, frames copied).
+async fn checkpoint(
+    conn: &mut sqlx::SqliteConnection,
+    mode: &str,
+) -> Result<(i64, i64, i64), sqlx::Error> {
+    sqlx::query_as(&format!("PRAGMA wal_checkpoint({mode})"))
+        .fetch_one(conn)
+        .await
 }
