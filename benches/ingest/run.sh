@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Webhook ingest benchmark: `fixwright serve` (durable, SQLite) against a Probot 14
-# app that only acknowledges, in the same run, with the same load generator.
+# app that only acknowledges, in the same run: saturated with wrk, then at a fixed
+# offered rate with an open-loop generator (benches/ingest_load.rs).
 #   bash benches/ingest/run.sh            # DURATION=15s CONNS=32 by default
 # Needs wrk (apt-get install -y wrk), node/npm, openssl, python3. Results go to
 # stdout and .cache/bench/results.txt; see docs/benchmarks.md.
@@ -14,6 +15,7 @@ FW_PORT=38101
 PROBOT_PORT=38102
 FW_NORMAL_PORT=38103
 FW_INTAKE_PORT=38104
+PROBOT_QUIET_PORT=38105
 BENCH=.cache/bench
 mkdir -p "$BENCH"
 command -v wrk >/dev/null || { echo "wrk is missing: apt-get install -y wrk" >&2; exit 1; }
@@ -37,7 +39,11 @@ fi
 [ -f "$BENCH/probot/key.pem" ] || openssl genrsa -out "$BENCH/probot/key.pem" 2048 2>/dev/null
 
 BIN=${FIXWRIGHT_BIN:-${CARGO_TARGET_DIR:-target}/release/fixwright}
-[ -x "$BIN" ] || cargo build --release --bin fixwright
+[ -x "$BIN" ] || cargo build --locked --release --bin fixwright
+# The open-loop generator for the fixed-rate runs (benches/ingest_load.rs).
+LOADGEN=$(cargo bench --locked --no-run --bench ingest_load 2>&1 \
+  | sed -n 's/.*Executable .*(\(.*\)).*/\1/p' | tail -1)
+[ -x "$LOADGEN" ] || { echo "cannot build benches/ingest_load.rs" >&2; exit 1; }
 
 pids=()
 cleanup() { for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done; }
@@ -45,10 +51,15 @@ trap cleanup EXIT
 
 wait_up() { for _ in $(seq 1 100); do curl -s -o /dev/null "$1" && return 0; sleep 0.1; done; echo "not up: $1" >&2; exit 1; }
 peak_rss_mb() { awk '/VmHWM/ {printf "%.1f", $2/1024}' "/proc/$1/status"; }
-load() { # name url run-id [delay-ms]
-  BENCH_RUN=$3 BENCH_DELAY_MS=${4:-0} wrk -t"$THREADS" -c"$CONNS" -d"$DURATION" --latency \
+saturate() { # name url run-id
+  BENCH_RUN=$3 wrk -t"$THREADS" -c"$CONNS" -d"$DURATION" --latency \
     -s benches/ingest/wrk.lua "$2" | grep '^RESULT' | sed "s/^RESULT/$1/"
 }
+paced() { # name url run-id rate
+  "$LOADGEN" --url "$2" --rate "$4" --seconds "${DURATION%s}" --connections "$CONNS" \
+    --body "$BENCH_BODY" --secret "$SECRET" --run "$3" | sed "s/^RESULT/$1/"
+}
+rps() { sed 's/.*rps=\([0-9]*\).*/\1/'; }
 
 start_fixwright() { # name port power-safe [workers]
   rm -rf "$BENCH/$1-data"
@@ -57,43 +68,56 @@ start_fixwright() { # name port power-safe [workers]
     "$BIN" serve --listen 127.0.0.1:$2 > "$BENCH/$1.log" 2>&1 &
   pids+=("$!")
 }
-# The default (synchronous=FULL: power-safe) and NORMAL (crash-safe only); see docs/durability.md.
+start_probot() { # name port log-level (empty: Probot's default, info)
+  env APP_ID=1 PRIVATE_KEY_PATH=$BENCH/probot/key.pem WEBHOOK_SECRET=$SECRET PORT=$2 \
+    ${3:+LOG_LEVEL=$3} "$BENCH/probot/node_modules/.bin/probot" run ./benches/ingest/probot-app.cjs \
+    > "$BENCH/$1.log" 2>&1 &
+  pids+=("$!")
+}
+# `fixwright serve` as shipped: 4 workers, synchronous=FULL (power-safe); the same
+# with NORMAL (crash-safe only, see docs/durability.md); a receiving replica
+# (inbox.workers = 0): intake alone, power-safe.
 start_fixwright fw-full $FW_PORT true
 fw=${pids[-1]}
 start_fixwright fw-normal $FW_NORMAL_PORT false
 fwn=${pids[-1]}
-# A receiving replica (inbox.workers = 0): intake alone, power-safe.
 start_fixwright fw-intake $FW_INTAKE_PORT true 0
 fwi=${pids[-1]}
-APP_ID=1 PRIVATE_KEY_PATH=$BENCH/probot/key.pem WEBHOOK_SECRET=$SECRET PORT=$PROBOT_PORT \
-  LOG_LEVEL=warn "$BENCH/probot/node_modules/.bin/probot" run ./benches/ingest/probot-app.cjs \
-  > "$BENCH/probot.log" 2>&1 &
-pb=$!; pids+=("$pb")
+# Probot as it starts by default (info: one log line per request, as its users
+# get it), and with its log turned down to warnings.
+start_probot probot $PROBOT_PORT ""
+pb=${pids[-1]}
+start_probot probot-quiet $PROBOT_QUIET_PORT warn
+pbq=${pids[-1]}
 wait_up "http://127.0.0.1:$FW_PORT/healthz"
 wait_up "http://127.0.0.1:$FW_NORMAL_PORT/healthz"
 wait_up "http://127.0.0.1:$FW_INTAKE_PORT/healthz"
 wait_up "http://127.0.0.1:$PROBOT_PORT/"
+wait_up "http://127.0.0.1:$PROBOT_QUIET_PORT/"
 
 run=$(date +%s)
 fw_url=http://127.0.0.1:$FW_PORT/webhooks/github
 fwn_url=http://127.0.0.1:$FW_NORMAL_PORT/webhooks/github
 fwi_url=http://127.0.0.1:$FW_INTAKE_PORT/webhooks/github
 pb_url=http://127.0.0.1:$PROBOT_PORT/api/github/webhooks
+pbq_url=http://127.0.0.1:$PROBOT_QUIET_PORT/api/github/webhooks
 {
   echo "== $(nproc) cores, load average $(cut -d' ' -f1-3 /proc/loadavg) before the runs"
-  echo "== saturated, concurrency $CONNS"
-  load probot "$pb_url" "p$run"
-  load fixwright-full "$fw_url" "f$run"
-  load fixwright-normal "$fwn_url" "n$run"
-  load fixwright-intake "$fwi_url" "i$run"
-  probot_rps=$(load probot "$pb_url" "p2$run" | tee /dev/stderr | sed 's/.*rps=\([0-9]*\).*/\1/')
-  # Paced run: each connection pauses so the offered load is about Probot's
-  # saturated rate (wrk's pacing is per connection and in whole milliseconds).
-  delay=$(( CONNS * 1000 / probot_rps ))
-  echo "== paced, ${delay} ms pause per connection (target about $probot_rps/s)"
-  load fixwright-full "$fw_url" "fp$run" "$delay"
-  load fixwright-normal "$fwn_url" "np$run" "$delay"
-  load fixwright-intake "$fwi_url" "ip$run" "$delay"
-  echo "== peak RSS (MB): fixwright-full $(peak_rss_mb $fw), fixwright-normal $(peak_rss_mb $fwn), fixwright-intake $(peak_rss_mb $fwi), probot $(peak_rss_mb $pb)"
+  echo "== saturated, concurrency $CONNS (wrk)"
+  probot_rps=$(saturate probot "$pb_url" "p$run" | tee /dev/stderr | rps)
+  quiet_rps=$(saturate probot-quiet "$pbq_url" "q$run" | tee /dev/stderr | rps)
+  full_rps=$(saturate fixwright-full "$fw_url" "f$run" | tee /dev/stderr | rps)
+  saturate fixwright-normal "$fwn_url" "n$run"
+  intake_rps=$(saturate fixwright-intake "$fwi_url" "i$run" | tee /dev/stderr | rps)
+  echo "== ratios: fixwright-full $(( full_rps * 100 / probot_rps ))% of probot, $(( full_rps * 100 / quiet_rps ))% of probot-quiet; fixwright-intake $(( intake_rps * 100 / probot_rps ))% of probot, $(( intake_rps * 100 / quiet_rps ))% of probot-quiet"
+  # Fixed offered load at each Probot's saturated rate, open loop: latency counts
+  # from when each request was due.
+  for rate in "$probot_rps" "$quiet_rps"; do
+    echo "== fixed rate $rate/s, $CONNS connections (benches/ingest_load.rs)"
+    paced fixwright-full "$fw_url" "fp$rate-$run" "$rate"
+    paced fixwright-normal "$fwn_url" "np$rate-$run" "$rate"
+    paced fixwright-intake "$fwi_url" "ip$rate-$run" "$rate"
+  done
+  echo "== peak RSS (MB): fixwright-full $(peak_rss_mb $fw), fixwright-normal $(peak_rss_mb $fwn), fixwright-intake $(peak_rss_mb $fwi), probot $(peak_rss_mb $pb), probot-quiet $(peak_rss_mb $pbq)"
   curl -s "http://127.0.0.1:$FW_PORT/metrics" | grep -E '^fixwright_webhook_deliveries_total|^fixwright_inbox_queue_depth'
 } 2>&1 | tee "$BENCH/results.txt"

@@ -1,9 +1,8 @@
 -- Signed issue_comment deliveries, each with a fresh X-GitHub-Delivery. The
 -- signature covers only the body, so one signature serves every request.
--- Environment: BENCH_BODY (file), BENCH_SIG, BENCH_RUN (id prefix),
--- BENCH_DELAY_MS (optional per-connection pause between requests, for a paced run).
+-- Environment: BENCH_BODY (file), BENCH_SIG, BENCH_RUN (id prefix).
+-- Fixed-rate runs use benches/ingest_load.rs instead: wrk's pacing is closed-loop.
 
-local delay_ms = tonumber(os.getenv("BENCH_DELAY_MS") or "0")
 local counter = 0
 local next_thread = 0
 
@@ -27,12 +26,6 @@ function request()
   counter = counter + 1
   wrk.headers["X-GitHub-Delivery"] = prefix .. counter
   return wrk.format()
-end
-
-if delay_ms > 0 then
-  function delay()
-    return delay_ms
-  end
 end
 
 function done(summary, latency, requests)
