@@ -264,6 +264,16 @@ async fn writer_stores_deliveries_leased(store: Store) {
         .unwrap_or_else(|e| panic!("{e}"));
     let ids: Vec<&str> = others.iter().map(|l| l.id.as_str()).collect();
     assert_eq!(ids, ["w-old"]);
+    // Renewing keeps only what the lease holds, whatever ids it names.
+    let renewed = store
+        .inbox_renew_lease(
+            &lease.token,
+            &[id("w-1"), id("w-2"), id("w-old")],
+            T0.after(LEASE),
+        )
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(renewed, 2, "w-old is another lease's");
     // The holder completes one and gives the other back untried.
     let done = [id("w-1")];
     let completed = store
@@ -272,7 +282,11 @@ async fn writer_stores_deliveries_leased(store: Store) {
         .unwrap_or_else(|e| panic!("{e}"));
     assert_eq!(completed, 1);
     let released = store
-        .inbox_release(&lease.token, T0.after(Duration::from_secs(2)))
+        .inbox_release(
+            &lease.token,
+            &[id("w-1"), id("w-2")],
+            T0.after(Duration::from_secs(2)),
+        )
         .await
         .unwrap_or_else(|e| panic!("{e}"));
     assert_eq!(released, 1, "only what the lease still holds goes back");
@@ -307,7 +321,7 @@ async fn writer_stores_deliveries_leased(store: Store) {
     assert_eq!(w3.map(|l| l.tries), Some(2), "taken: {taken:?}");
     assert_eq!(
         store
-            .inbox_release(&crashed.token, T0)
+            .inbox_release(&crashed.token, &[id("w-3")], T0)
             .await
             .unwrap_or_else(|e| panic!("{e}")),
         0,

@@ -131,8 +131,9 @@ async fn release_handovers(shared: Arc<Shared>) {
 
 /// Gives a handover's deliveries back to the store, untried, for any worker to lease.
 async fn release(store: &Store, handover: &Handover) {
+    let ids: Vec<DeliveryId> = handover.items.iter().map(|i| i.id.clone()).collect();
     match store
-        .inbox_release(&handover.lease.token, Millis::now())
+        .inbox_release(&handover.lease.token, &ids, Millis::now())
         .await
     {
         Ok(n) => tracing::debug!(deliveries = n, "handed-over deliveries given back"),
@@ -217,7 +218,8 @@ async fn work(shared: &Shared, token: &LeaseToken, items: &[Leased]) {
         }
         (done, envelopes)
     };
-    let (done, envelopes) = keep_leased(shared, token, run).await;
+    let ids: Vec<DeliveryId> = items.iter().map(|i| i.id.clone()).collect();
+    let (done, envelopes) = keep_leased(shared, token, &ids, run).await;
     complete(shared, token, done, envelopes).await;
 }
 
@@ -225,7 +227,12 @@ async fn work(shared: &Shared, token: &LeaseToken, items: &[Leased]) {
 /// handler that runs longer than one lease (a gate run on a cold environment, say)
 /// keeps its deliveries; another worker takes them over only if this one stops
 /// renewing, which is what a crash looks like.
-async fn keep_leased<T>(shared: &Shared, token: &LeaseToken, work: impl Future<Output = T>) -> T {
+async fn keep_leased<T>(
+    shared: &Shared,
+    token: &LeaseToken,
+    ids: &[DeliveryId],
+    work: impl Future<Output = T>,
+) -> T {
     let lease = shared.settings.lease;
     // tokio's interval refuses a zero period; configuration keeps leases at 1 s or more.
     let every = (lease / 3).max(Duration::from_millis(10));
@@ -237,7 +244,7 @@ async fn keep_leased<T>(shared: &Shared, token: &LeaseToken, work: impl Future<O
             out = &mut work => return out,
             _ = renew.tick() => {
                 let until = Millis::now().after(lease);
-                match shared.store.inbox_renew_lease(token, until).await {
+                match shared.store.inbox_renew_lease(token, ids, until).await {
                     Ok(n) => tracing::debug!(deliveries = n, "lease renewed"),
                     Err(e) => tracing::warn!(error = %e, "cannot renew the lease; another worker may take its deliveries over"),
                 }

@@ -617,6 +617,45 @@ where
     sql
 }
 
+/// What a lease's holder does to the deliveries it still holds.
+#[derive(Clone, Copy, Debug)]
+enum HeldUpdate {
+    /// Keeps them invisible until the given time.
+    Renew,
+    /// Makes them visible at the given time, unleased, the try uncounted.
+    Release,
+}
+
+/// `UPDATE`s those of `ids` that `token` still holds, looked up by id and token alone
+/// for the reason [`complete_update`] gives: under a backlog, a test on the token and
+/// status walks the ready index past every queued delivery.
+fn held_update<'a, DB>(
+    update: HeldUpdate,
+    at: Millis,
+    token: &'a LeaseToken,
+    ids: &'a [DeliveryId],
+) -> QueryBuilder<'a, DB>
+where
+    DB: Database,
+    &'a str: Encode<'a, DB> + Type<DB>,
+    i64: Encode<'a, DB> + Type<DB>,
+{
+    let mut sql = QueryBuilder::new("UPDATE inbox SET visible_at = ");
+    sql.push_bind(at.0);
+    if let HeldUpdate::Release = update {
+        sql.push(", lease_token = NULL, tries = tries - 1");
+    }
+    sql.push(" WHERE lease_token = ")
+        .push_bind(token.0.as_str())
+        .push(" AND delivery_id IN (");
+    let mut list = sql.separated(", ");
+    for id in ids {
+        list.push_bind(id.as_str());
+    }
+    sql.push(")");
+    sql
+}
+
 /// Marks `ids` done if `token` still holds them, returning those it did. Only queued
 /// deliveries carry a lease token (every change of status clears it), so the token
 /// alone says the delivery is still queued; a `status` test here would tempt SQLite's
@@ -846,29 +885,55 @@ impl Store {
         Ok(written.completed.iter().sum())
     }
 
-    /// Keeps the deliveries `token` still holds invisible until `until`; returns how many.
+    /// Keeps those of `ids` that `token` still holds invisible until `until`; returns
+    /// how many.
     pub async fn inbox_renew_lease(
         &self,
         token: &LeaseToken,
+        ids: &[DeliveryId],
         until: Millis,
     ) -> Result<u64, InboxError> {
-        Ok(execute_both!(
-            self,
-            "UPDATE inbox SET visible_at = $1 WHERE lease_token = $2 AND status = 'queued'",
-            [until.0, &token.0]
-        ))
+        self.update_held(HeldUpdate::Renew, until, token, ids).await
     }
 
-    /// Gives back the deliveries `token` still holds without having tried them (a
+    /// Gives back those of `ids` that `token` still holds without having tried them (a
     /// worker pool stopping with deliveries handed over but not yet started): visible
     /// at `now` and the try they were leased with uncounted. Returns how many.
-    pub async fn inbox_release(&self, token: &LeaseToken, now: Millis) -> Result<u64, InboxError> {
-        Ok(execute_both!(
-            self,
-            "UPDATE inbox SET visible_at = $1, lease_token = NULL, tries = tries - 1 \
-             WHERE lease_token = $2 AND status = 'queued'",
-            [now.0, &token.0]
-        ))
+    pub async fn inbox_release(
+        &self,
+        token: &LeaseToken,
+        ids: &[DeliveryId],
+        now: Millis,
+    ) -> Result<u64, InboxError> {
+        self.update_held(HeldUpdate::Release, now, token, ids).await
+    }
+
+    async fn update_held(
+        &self,
+        update: HeldUpdate,
+        at: Millis,
+        token: &LeaseToken,
+        ids: &[DeliveryId],
+    ) -> Result<u64, InboxError> {
+        let mut updated = 0;
+        for chunk in ids.chunks(INSERT_CHUNK) {
+            updated += match self {
+                Store::Sqlite(pool) => {
+                    let _writing = SQLITE_WRITES.lock().await;
+                    held_update::<Sqlite>(update, at, token, chunk)
+                        .build()
+                        .execute(pool)
+                        .await?
+                        .rows_affected()
+                }
+                Store::Postgres(pool) => held_update::<sqlx::Postgres>(update, at, token, chunk)
+                    .build()
+                    .execute(pool)
+                    .await?
+                    .rows_affected(),
+            };
+        }
+        Ok(updated)
     }
 
     /// Puts a leased delivery back, visible again at `visible_at`, keeping `error`.
@@ -1084,7 +1149,7 @@ mod tests {
     /// would walk every queued delivery per completion: harmless with an empty
     /// queue, a collapse under a backlog (each completion re-reading it).
     #[tokio::test]
-    async fn completions_look_deliveries_up_by_id() {
+    async fn lease_holders_look_deliveries_up_by_id() {
         let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
         let url = format!("sqlite://{}", dir.path().join("plan.db").display());
         let store = Store::open(&url).await.unwrap_or_else(|e| panic!("{e}"));
@@ -1096,26 +1161,33 @@ mod tests {
             .filter_map(|s| DeliveryId::parse(s))
             .collect();
         let token = LeaseToken::fresh();
-        let mut update = complete_update::<Sqlite>(&ids, &token, Millis(0));
-        let sql = format!("EXPLAIN QUERY PLAN {}", update.sql());
-        let mut explain = sqlx::query_as::<_, (i64, i64, i64, String)>(&sql);
-        explain = explain.bind(0_i64).bind(token.0.clone());
-        for id in &ids {
-            explain = explain.bind(id.as_str().to_owned());
+        let plans = [
+            complete_update::<Sqlite>(&ids, &token, Millis(0)),
+            held_update::<Sqlite>(HeldUpdate::Renew, Millis(0), &token, &ids),
+            held_update::<Sqlite>(HeldUpdate::Release, Millis(0), &token, &ids),
+        ];
+        for mut update in plans {
+            let sql = format!("EXPLAIN QUERY PLAN {}", update.sql());
+            let mut explain = sqlx::query_as::<_, (i64, i64, i64, String)>(&sql);
+            explain = explain.bind(0_i64).bind(token.0.clone());
+            for id in &ids {
+                explain = explain.bind(id.as_str().to_owned());
+            }
+            let plan: Vec<String> = explain
+                .fetch_all(pool)
+                .await
+                .unwrap_or_else(|e| panic!("{e}"))
+                .into_iter()
+                .map(|(_, _, _, detail)| detail)
+                .collect();
+            assert!(
+                plan.iter().any(|d| d.contains("(delivery_id=?)"))
+                    && !plan.iter().any(|d| d.contains("inbox_ready")),
+                "{}: plan {plan:?}",
+                update.sql()
+            );
+            let _ = update.reset();
         }
-        let plan: Vec<String> = explain
-            .fetch_all(pool)
-            .await
-            .unwrap_or_else(|e| panic!("{e}"))
-            .into_iter()
-            .map(|(_, _, _, detail)| detail)
-            .collect();
-        assert!(
-            plan.iter().any(|d| d.contains("(delivery_id=?)"))
-                && !plan.iter().any(|d| d.contains("inbox_ready")),
-            "plan: {plan:?}"
-        );
-        let _ = update.reset();
         store.close().await;
     }
 }
