@@ -694,6 +694,21 @@ async fn write_sqlite(
     write_batch!(conn, batch, lease, completions)
 }
 
+/// [`write_sqlite`] on a pooled connection, taken only once the inbox's write turn
+/// has come: every pooled SQLite write waits for its turn first and then for a
+/// connection, so a writer holding a connection never waits for a turn held by one
+/// that waits for a connection.
+async fn write_sqlite_pooled(
+    pool: &sqlx::SqlitePool,
+    batch: &[NewDelivery],
+    lease: Option<&Lease>,
+    completions: &[Completion],
+) -> Result<Written, InboxError> {
+    let _writing = SQLITE_WRITES.lock().await;
+    let mut conn = pool.acquire().await?;
+    write_batch!(conn, batch, lease, completions)
+}
+
 async fn write_pg(
     conn: &mut PgConnection,
     batch: &[NewDelivery],
@@ -728,9 +743,7 @@ impl Store {
     /// [`InboxWriter::insert`] for the edge's durable path).
     pub async fn inbox_insert(&self, batch: &[NewDelivery]) -> Result<Vec<Inserted>, InboxError> {
         match self {
-            Store::Sqlite(pool) => {
-                write_sqlite(&mut *pool.acquire().await?, batch, None, &[]).await
-            }
+            Store::Sqlite(pool) => write_sqlite_pooled(pool, batch, None, &[]).await,
             Store::Postgres(pool) => write_pg(&mut *pool.acquire().await?, batch, None, &[]).await,
         }
         .map(|w| w.inserted)
@@ -875,9 +888,7 @@ impl Store {
             at: now,
         }];
         let written = match self {
-            Store::Sqlite(pool) => {
-                write_sqlite(&mut *pool.acquire().await?, &[], None, &completion).await?
-            }
+            Store::Sqlite(pool) => write_sqlite_pooled(pool, &[], None, &completion).await?,
             Store::Postgres(pool) => {
                 write_pg(&mut *pool.acquire().await?, &[], None, &completion).await?
             }

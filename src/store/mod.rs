@@ -125,32 +125,46 @@ const CHECKPOINT_EVERY: Duration = Duration::from_millis(50);
 /// log from its start, over blocks already allocated. A reader still on the log
 /// makes the restart give up at once (no busy wait) until the next round.
 ///
-/// Runs on a connection of its own (outside the pool) until the pool is closed; the
-/// last connection to close checkpoints whatever is left.
+/// Runs on a connection of its own (outside the pool), opened again on the next round
+/// if it cannot be opened or fails, until the pool is closed; it then closes within a
+/// round. Whatever is left in the log then is copied back by the last connection to
+/// close, or replayed by SQLite when the database is next opened.
 async fn checkpoint_in_background(pool: SqlitePool, options: SqliteConnectOptions) {
-    let mut conn = match options.busy_timeout(Duration::ZERO).connect().await {
-        Ok(conn) => conn,
-        Err(e) => {
-            tracing::warn!(error = %e, "cannot open the SQLite checkpoint connection; the log is checkpointed on close only");
-            return;
-        }
-    };
+    let options = options.busy_timeout(Duration::ZERO);
+    let mut conn = None;
+    let mut warned = false;
     let mut tick = tokio::time::interval(CHECKPOINT_EVERY);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     while !pool.is_closed() {
         tick.tick().await;
-        let round = match checkpoint(&mut conn, "PASSIVE").await {
+        if conn.is_none() {
+            match options.connect().await {
+                Ok(c) => conn = Some(c),
+                Err(e) => {
+                    if !std::mem::replace(&mut warned, true) {
+                        tracing::warn!(error = %e, "cannot open the SQLite checkpoint connection; trying again every round");
+                    }
+                    continue;
+                }
+            }
+        }
+        let Some(c) = conn.as_mut() else { continue };
+        let round = match checkpoint(c, "PASSIVE").await {
             Ok(_) => {
                 let _writes = inbox::SQLITE_WRITES.lock().await;
-                checkpoint(&mut conn, "RESTART").await
+                checkpoint(c, "RESTART").await
             }
             Err(e) => Err(e),
         };
-        if let Err(e) = round {
-            if pool.is_closed() {
-                return;
+        match round {
+            Ok(_) => warned = false,
+            Err(_) if pool.is_closed() => return,
+            Err(e) => {
+                if !std::mem::replace(&mut warned, true) {
+                    tracing::warn!(error = %e, "cannot checkpoint the SQLite write-ahead log; opening its connection again");
+                }
+                conn = None;
             }
-            tracing::warn!(error = %e, "cannot checkpoint the SQLite write-ahead log");
         }
     }
 }
