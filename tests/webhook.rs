@@ -13,7 +13,7 @@ use fixwright::inbox::{
 };
 use fixwright::server::Edge;
 use fixwright::store::Store;
-use fixwright::store::inbox::{InboxStatus, InstallationId, Millis};
+use fixwright::store::inbox::{InboxStatus, InstallationId, Millis, NewDelivery};
 use fixwright_testkit::postgres::FreshDatabase;
 use futures::future::BoxFuture;
 use hmac::{Hmac, Mac};
@@ -619,6 +619,87 @@ async fn worker_is_handed_what_the_edge_stores() {
         assert_eq!(status_of(&h.store, id).await, Some((InboxStatus::Done, 1)));
         assert!(h.store.inbox_envelope(id).await.ok().flatten().is_some());
     }
+}
+
+/// Under a stream of handovers some handover is always waiting; a delivery due in the
+/// store (a retry, one stored while the queue was full, another replica's expired
+/// lease) must still be taken while the stream goes on.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_due_delivery_in_the_store_is_taken_while_handovers_keep_coming() {
+    let h = harness().await;
+    let handler = Arc::new(Counting {
+        slow: Duration::from_millis(5),
+        ..Counting::new(&h.store)
+    });
+    // One worker that never polls on its own: only handovers, and its rounds, lead
+    // it to the store.
+    let settings = WorkerSettings {
+        idle_poll: Duration::from_secs(60),
+        linger: Duration::from_secs(60),
+        ..fast_settings(1, Duration::from_secs(30), 3)
+    };
+    let pool = WorkerPool::spawn(
+        h.store.clone(),
+        handler.clone(),
+        None,
+        settings,
+        h.arrivals.clone(),
+    );
+    let streaming = Arc::new(std::sync::atomic::AtomicBool::new(true));
+    let stream = tokio::spawn({
+        let router = h.router.clone();
+        let streaming = streaming.clone();
+        async move {
+            for n in 0..300 {
+                let id = format!("stream-{n}");
+                let (status, _) = send(
+                    &router,
+                    delivery("s3cret", "issue_comment", &id, &comment("alice", 5)),
+                )
+                .await;
+                assert_eq!(status, StatusCode::ACCEPTED, "{id}");
+            }
+            streaming.store(false, std::sync::atomic::Ordering::SeqCst);
+        }
+    });
+    let handler_ = handler.clone();
+    wait_for("the stream to be handed over", async || {
+        handler_.handled().len() >= 10
+    })
+    .await;
+    // Stored behind the edge's back: no handover, no wake-up.
+    let backlog = NewDelivery::new(
+        fixwright::store::inbox::DeliveryId::parse("backlog-1")
+            .unwrap_or_else(|| panic!("a valid id")),
+        "issue_comment".to_owned(),
+        Some("created".to_owned()),
+        Some(InstallationId(5)),
+        None,
+        // Due for an hour, ahead of anything the stream leaves in the store.
+        Millis::now().before(Duration::from_secs(3600)),
+        &comment("alice", 5),
+    )
+    .unwrap_or_else(|e| panic!("{e}"));
+    h.store
+        .inbox_insert(&[backlog])
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    let handler_ = handler.clone();
+    wait_for("the due delivery to be taken", async || {
+        handler_.handled().iter().any(|id| id == "backlog-1")
+    })
+    .await;
+    assert!(
+        streaming.load(std::sync::atomic::Ordering::SeqCst),
+        "the due delivery waited until the stream of handovers ended"
+    );
+    stream.await.unwrap_or_else(|e| panic!("{e}"));
+    let store = h.store.clone();
+    wait_for("everything", async || {
+        store.inbox_counts().await.map(|c| c.done).unwrap_or(0) == 301
+    })
+    .await;
+    pool.shutdown().await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

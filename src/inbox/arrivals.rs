@@ -172,7 +172,17 @@ impl Arrivals {
             .await?)
     }
 
-    /// Stops handovers for good; what waits is returned, for the caller to release.
+    /// Puts part of a handover back in the queue for another worker, if there is
+    /// room; otherwise gives it back to the caller.
+    pub fn pass_on(&self, handover: Handover) -> Result<(), Handover> {
+        match self.handover.get() {
+            Some(channel) => channel.tx.try_send(handover).map_err(|e| e.into_inner()),
+            None => Err(handover),
+        }
+    }
+
+    /// Stops handovers for good; what waits is returned, for the caller to release,
+    /// including what a writer granted a place before the close hands over after it.
     pub async fn close(&self) -> Vec<Handover> {
         let Some(channel) = self.handover.get() else {
             return Vec::new();
@@ -180,7 +190,8 @@ impl Arrivals {
         let mut rx = channel.rx.lock().await;
         rx.close();
         let mut left = Vec::new();
-        while let Ok(handover) = rx.try_recv() {
+        // Ends once the queue is empty and no place granted earlier is outstanding.
+        while let Some(handover) = rx.recv().await {
             left.push(handover);
         }
         left

@@ -14,7 +14,7 @@ use super::handler::{Delivery, DeliveryHandler, HandlerError, TokenCache};
 use super::route::{self, FailureAction, Route};
 use crate::config::Config;
 use crate::store::Store;
-use crate::store::inbox::{Completion, DeliveryId, Envelope, LeaseToken, Leased, Millis};
+use crate::store::inbox::{Completion, DeliveryId, Envelope, Lease, LeaseToken, Leased, Millis};
 
 /// How the workers run.
 #[derive(Clone, Debug)]
@@ -103,8 +103,9 @@ impl WorkerPool {
         }
     }
 
-    /// Lets each worker finish its current delivery, then stops them and gives back
-    /// the deliveries handed over but not started, so they run at once after a restart.
+    /// Lets each worker finish the deliveries it holds (a batch, or a whole handover it
+    /// could not pass on), then stops them and gives back the deliveries handed over
+    /// but not started, so they run at once after a restart.
     pub async fn shutdown(self) {
         let _ = self.stop.send(true);
         for task in self.tasks {
@@ -144,8 +145,15 @@ async fn release(store: &Store, handover: &Handover) {
     }
 }
 
+/// Under sustained load a handover is always waiting; every this many rounds a
+/// worker looks in the store first, so that due retries, deliveries stored while the
+/// handover queue was full and expired leases are not left behind.
+const STORE_FIRST_EVERY: u32 = 8;
+
 async fn run(shared: Arc<Shared>, mut stopped: watch::Receiver<bool>) {
+    let mut round: u32 = 0;
     loop {
+        round = round.wrapping_add(1);
         // Registered before leasing, so a commit landing in between still wakes us.
         let notified = shared.arrivals.stored().notified();
         tokio::pin!(notified);
@@ -153,23 +161,25 @@ async fn run(shared: Arc<Shared>, mut stopped: watch::Receiver<bool>) {
         if *stopped.borrow() {
             return;
         }
-        if let Some(handover) = shared.arrivals.try_next() {
+        if !round.is_multiple_of(STORE_FIRST_EVERY)
+            && let Some(handover) = shared.arrivals.try_next()
+        {
             take_over(&shared, handover).await;
             continue;
         }
         let s = &shared.settings;
-        match shared
-            .store
-            .inbox_lease(Millis::now(), s.lease, s.batch)
-            .await
-        {
+        let now = Millis::now();
+        match shared.store.inbox_lease(now, s.lease, s.batch).await {
             Ok(items) if !items.is_empty() => {
                 if items.len() == s.batch as usize {
                     // More may be waiting: wake one more worker to share the backlog.
                     shared.arrivals.wake_one();
                 }
-                let token = items[0].token.clone();
-                work(&shared, &token, &items).await;
+                let lease = Lease {
+                    token: items[0].token.clone(),
+                    until: now.after(s.lease),
+                };
+                work(&shared, &lease, &items).await;
                 continue;
             }
             Ok(_) => {}
@@ -194,49 +204,69 @@ async fn run(shared: Arc<Shared>, mut stopped: watch::Receiver<bool>) {
 }
 
 /// Works a handover, unless it waited so long that its lease is half gone: then its
-/// deliveries go back to the store, where a worker leases them afresh.
-async fn take_over(shared: &Shared, handover: Handover) {
+/// deliveries go back to the store, where a worker leases them afresh. A handover
+/// holds a whole group commit; past one batch, the rest is passed on to the next
+/// free worker (same lease: every lease operation names its deliveries).
+async fn take_over(shared: &Shared, mut handover: Handover) {
     let half = shared.settings.lease / 2;
     if Millis::now() > handover.lease.until.before(half) {
         release(&shared.store, &handover).await;
         return;
     }
-    work(shared, &handover.lease.token, &handover.items).await;
+    let batch = (shared.settings.batch as usize).max(1);
+    if handover.items.len() > batch {
+        let rest = Handover {
+            lease: handover.lease.clone(),
+            items: handover.items.split_off(batch),
+        };
+        if let Err(back) = shared.arrivals.pass_on(rest) {
+            handover.items.extend(back.items);
+        }
+    }
+    work(shared, &handover.lease, &handover.items).await;
 }
 
 /// Processes the deliveries of one lease in order, keeping the lease alive meanwhile,
-/// and records their completions together.
-async fn work(shared: &Shared, token: &LeaseToken, items: &[Leased]) {
+/// and records their completions together, a batch at a time.
+async fn work(shared: &Shared, lease: &Lease, items: &[Leased]) {
+    let token = &lease.token;
+    let batch = (shared.settings.batch as usize).max(1);
     let run = async {
-        let mut done = Vec::with_capacity(items.len());
-        let mut envelopes = Vec::with_capacity(items.len());
-        for item in items {
-            if let Processed::Done(envelope) = process(shared, item).await {
-                done.push(item.id.clone());
-                envelopes.extend(envelope);
+        for chunk in items.chunks(batch) {
+            let mut done = Vec::with_capacity(chunk.len());
+            let mut envelopes = Vec::with_capacity(chunk.len());
+            for item in chunk {
+                if let Processed::Done(envelope) = process(shared, item).await {
+                    done.push(item.id.clone());
+                    envelopes.extend(envelope);
+                }
             }
+            complete(shared, token, done, envelopes).await;
         }
-        (done, envelopes)
     };
     let ids: Vec<DeliveryId> = items.iter().map(|i| i.id.clone()).collect();
-    let (done, envelopes) = keep_leased(shared, token, &ids, run).await;
-    complete(shared, token, done, envelopes).await;
+    keep_leased(shared, lease, &ids, run).await;
 }
 
-/// Runs `work` while renewing the lease `token` every third of the lease time, so a
+/// Runs `work` while renewing `held` every third of the lease time, the first time
+/// when a third of it has gone (at once for a handover that waited that long), so a
 /// handler that runs longer than one lease (a gate run on a cold environment, say)
 /// keeps its deliveries; another worker takes them over only if this one stops
 /// renewing, which is what a crash looks like.
 async fn keep_leased<T>(
     shared: &Shared,
-    token: &LeaseToken,
+    held: &Lease,
     ids: &[DeliveryId],
     work: impl Future<Output = T>,
 ) -> T {
+    let token = &held.token;
     let lease = shared.settings.lease;
     // tokio's interval refuses a zero period; configuration keeps leases at 1 s or more.
     let every = (lease / 3).max(Duration::from_millis(10));
-    let mut renew = tokio::time::interval_at(tokio::time::Instant::now() + every, every);
+    let first = held.until.before(lease.saturating_sub(every));
+    let wait = u64::try_from(first.0.saturating_sub(Millis::now().0)).unwrap_or(0);
+    let start = tokio::time::Instant::now() + Duration::from_millis(wait).min(every);
+    let mut renew = tokio::time::interval_at(start, every);
     renew.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     tokio::pin!(work);
     loop {

@@ -83,7 +83,8 @@ pub fn spawn(mut writer: InboxWriter, arrivals: Arrivals) -> (WriterHandle, Join
         // own) and commit the ones already sent.
         if let Some(mut done) = done_rx {
             done.close();
-            while let Ok(c) = done.try_recv() {
+            // Includes completions whose send had begun before the close.
+            while let Some(c) = done.recv().await {
                 completing.push(c);
             }
             if !completing.is_empty() {
