@@ -167,6 +167,14 @@ pub async fn run(args: ServeArgs) -> Result<(), ServeError> {
             recovery.abort();
         }
     }
+    // The router is gone, so the writer commits what it holds and ends; its last
+    // handovers then reach the workers' queue before the pool gives that back.
+    if tokio::time::timeout(Duration::from_secs(5), edge.writer_task)
+        .await
+        .is_err()
+    {
+        tracing::warn!("the inbox writer did not stop within 5 s");
+    }
     workers.shutdown().await;
     // Closing lets SQLite checkpoint what is left of its log; don't wait forever.
     let _ = tokio::time::timeout(Duration::from_secs(5), store.close()).await;
