@@ -53,6 +53,19 @@ async fn harness_with(config: Config) -> Harness {
     }
 }
 
+impl Harness {
+    /// A worker pool on this harness's store, handed what its edge stores.
+    fn workers(&self, handler: Arc<dyn DeliveryHandler>, settings: WorkerSettings) -> WorkerPool {
+        WorkerPool::spawn(
+            self.store.clone(),
+            handler,
+            None,
+            settings,
+            self.arrivals.clone(),
+        )
+    }
+}
+
 async fn harness() -> Harness {
     harness_with(config(&["s3cret"], "")).await
 }
@@ -525,13 +538,7 @@ async fn worker_crash_and_restart_processes_once() {
         s.insert("c-1".into());
     }
     let lease = Duration::from_secs(1);
-    let pool = WorkerPool::spawn(
-        h.store.clone(),
-        crashing.clone(),
-        None,
-        fast_settings(1, lease, 5),
-        h.arrivals.clone(),
-    );
+    let pool = h.workers(crashing.clone(), fast_settings(1, lease, 5));
     let store = h.store.clone();
     wait_for("the first handling", async || {
         store.inbox_envelope("c-1").await.ok().flatten().is_some()
@@ -545,13 +552,7 @@ async fn worker_crash_and_restart_processes_once() {
 
     // Restart: the lease expires, the delivery is handled again, its effect stays single.
     let restarted = Arc::new(Counting::new(&h.store));
-    let pool = WorkerPool::spawn(
-        h.store.clone(),
-        restarted.clone(),
-        None,
-        fast_settings(2, lease, 5),
-        h.arrivals.clone(),
-    );
+    let pool = h.workers(restarted.clone(), fast_settings(2, lease, 5));
     wait_for("completion after restart", async || {
         status_of(&store, "c-1").await == Some((InboxStatus::Done, 2))
     })
@@ -583,13 +584,7 @@ async fn worker_is_handed_what_the_edge_stores() {
         linger: Duration::from_secs(60),
         ..fast_settings(2, Duration::from_secs(30), 3)
     };
-    let pool = WorkerPool::spawn(
-        h.store.clone(),
-        handler.clone(),
-        None,
-        settings,
-        h.arrivals.clone(),
-    );
+    let pool = h.workers(handler.clone(), settings);
     let ids: Vec<String> = (0..6).map(|n| format!("h-{n}")).collect();
     for id in &ids {
         let (status, _) = send(
@@ -638,13 +633,7 @@ async fn a_due_delivery_in_the_store_is_taken_while_handovers_keep_coming() {
         linger: Duration::from_secs(60),
         ..fast_settings(1, Duration::from_secs(30), 3)
     };
-    let pool = WorkerPool::spawn(
-        h.store.clone(),
-        handler.clone(),
-        None,
-        settings,
-        h.arrivals.clone(),
-    );
+    let pool = h.workers(handler.clone(), settings);
     let streaming = Arc::new(std::sync::atomic::AtomicBool::new(true));
     let stream = tokio::spawn({
         let router = h.router.clone();
@@ -709,13 +698,7 @@ async fn worker_pool_shutdown_gives_back_handed_over_deliveries() {
         slow: Duration::from_millis(500),
         ..Counting::new(&h.store)
     });
-    let pool = WorkerPool::spawn(
-        h.store.clone(),
-        first.clone(),
-        None,
-        fast_settings(1, Duration::from_secs(30), 3),
-        h.arrivals.clone(),
-    );
+    let pool = h.workers(first.clone(), fast_settings(1, Duration::from_secs(30), 3));
     send(
         &h.router,
         delivery("s3cret", "issue_comment", "g-1", &comment("alice", 5)),
@@ -773,13 +756,7 @@ async fn worker_crash_with_a_handed_over_delivery_loses_nothing() {
         s.insert("hc-1".into());
     }
     let lease = Duration::from_secs(1);
-    let pool = WorkerPool::spawn(
-        h.store.clone(),
-        crashing.clone(),
-        None,
-        fast_settings(1, lease, 5),
-        h.arrivals.clone(),
-    );
+    let pool = h.workers(crashing.clone(), fast_settings(1, lease, 5));
     send(
         &h.router,
         delivery("s3cret", "issue_comment", "hc-1", &comment("alice", 5)),
@@ -823,13 +800,7 @@ async fn worker_renews_its_lease_while_a_handler_runs_long() {
         slow: Duration::from_secs(3),
         ..Counting::new(&h.store)
     });
-    let pool = WorkerPool::spawn(
-        h.store.clone(),
-        handler.clone(),
-        None,
-        fast_settings(2, Duration::from_secs(1), 5),
-        h.arrivals.clone(),
-    );
+    let pool = h.workers(handler.clone(), fast_settings(2, Duration::from_secs(1), 5));
     let store = h.store.clone();
     wait_for("completion", async || {
         status_of(&store, "slow-1").await == Some((InboxStatus::Done, 1))
@@ -847,12 +818,9 @@ async fn worker_renews_its_lease_while_a_handler_runs_long() {
 async fn worker_own_events_are_recorded_and_start_no_work() {
     let h = harness().await;
     let handler = Arc::new(Counting::new(&h.store));
-    let pool = WorkerPool::spawn(
-        h.store.clone(),
+    let pool = h.workers(
         handler.clone(),
-        None,
         fast_settings(2, Duration::from_secs(30), 3),
-        h.arrivals.clone(),
     );
     send(
         &h.router,
@@ -970,12 +938,9 @@ async fn worker_retries_then_dead_letters_with_the_error() {
     let mut failing = Counting::new(&h.store);
     failing.fail_with = Some(HandlerError::transient("GitHub answered 502"));
     let failing = Arc::new(failing);
-    let pool = WorkerPool::spawn(
-        h.store.clone(),
+    let pool = h.workers(
         failing.clone(),
-        None,
         fast_settings(1, Duration::from_secs(30), 3),
-        h.arrivals.clone(),
     );
     send(
         &h.router,
