@@ -2,6 +2,7 @@
 //! PostgreSQL for "database down"), and the inbox workers behind it.
 
 use std::collections::HashSet;
+use std::sync::atomic::Ordering;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -451,6 +452,9 @@ struct Counting {
     fail_with: Option<HandlerError>,
     /// How long each handling takes.
     slow: Duration,
+    /// Handlings under way now, and the most there ever were at once.
+    running: std::sync::atomic::AtomicUsize,
+    most_at_once: std::sync::atomic::AtomicUsize,
 }
 
 impl Counting {
@@ -462,6 +466,8 @@ impl Counting {
             hang_once: Mutex::default(),
             fail_with: None,
             slow: Duration::ZERO,
+            running: Default::default(),
+            most_at_once: Default::default(),
         }
     }
 
@@ -488,7 +494,10 @@ impl DeliveryHandler for Counting {
             if hang {
                 futures::future::pending::<()>().await;
             }
+            let now = self.running.fetch_add(1, Ordering::SeqCst) + 1;
+            self.most_at_once.fetch_max(now, Ordering::SeqCst);
             tokio::time::sleep(self.slow).await;
+            self.running.fetch_sub(1, Ordering::SeqCst);
             match &self.fail_with {
                 Some(e) => Err(e.clone()),
                 None => Ok(()),
@@ -689,6 +698,73 @@ async fn a_due_delivery_in_the_store_is_taken_while_handovers_keep_coming() {
     })
     .await;
     pool.shutdown().await;
+}
+
+/// A group commit's deliveries arrive as one handover; the worker that takes it keeps
+/// one batch and passes the rest on, so a burst is shared by the pool.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_big_handover_is_shared_between_workers() {
+    let h = harness().await;
+    let handler = Arc::new(Counting {
+        slow: Duration::from_millis(200),
+        ..Counting::new(&h.store)
+    });
+    let settings = WorkerSettings {
+        idle_poll: Duration::from_secs(60),
+        linger: Duration::from_secs(60),
+        ..fast_settings(2, Duration::from_secs(30), 3)
+    };
+    let pool = h.workers(handler.clone(), settings);
+    // One commit of eight deliveries, stored leased and handed over as the edge's
+    // writer does (the settings' batch is 4).
+    let grant = h
+        .arrivals
+        .grant()
+        .unwrap_or_else(|| panic!("handovers are open while the pool runs"));
+    let batch: Vec<NewDelivery> = (0..8)
+        .map(|n| {
+            NewDelivery::new(
+                fixwright::store::inbox::DeliveryId::parse(&format!("burst-{n}"))
+                    .unwrap_or_else(|| panic!("a valid id")),
+                "issue_comment".to_owned(),
+                Some("created".to_owned()),
+                Some(InstallationId(5)),
+                None,
+                Millis::now(),
+                &comment("alice", 5),
+            )
+            .unwrap_or_else(|e| panic!("{e}"))
+        })
+        .collect();
+    let mut writer = h
+        .store
+        .inbox_writer(true)
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    writer
+        .insert(&batch, Some(&grant.lease))
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    let lease = grant.lease.clone();
+    grant.hand_over(batch.into_iter().map(|d| d.into_leased(&lease)).collect());
+    let store = h.store.clone();
+    wait_for("the burst", async || {
+        store.inbox_counts().await.map(|c| c.done).unwrap_or(0) == 8
+    })
+    .await;
+    pool.shutdown().await;
+    assert_eq!(handler.handled().len(), 8, "each handled once");
+    assert_eq!(
+        handler.most_at_once.load(Ordering::SeqCst),
+        2,
+        "one worker ran the whole handover while the other waited"
+    );
+    for n in 0..8 {
+        assert_eq!(
+            status_of(&h.store, &format!("burst-{n}")).await,
+            Some((InboxStatus::Done, 1))
+        );
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
