@@ -767,6 +767,80 @@ async fn a_big_handover_is_shared_between_workers() {
     }
 }
 
+/// A handover's lease runs from when the writer granted it, and a handover may wait
+/// for a worker: the worker renews it at once if a third of it has gone, instead of a
+/// third of a lease after it started, when as little as a sixth could be left. The
+/// renewal comes while the handler writes: neither may wait for the other.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_handover_that_waited_is_renewed_when_taken() {
+    let h = harness().await;
+    let handler = Arc::new(Counting {
+        slow: Duration::from_secs(2),
+        ..Counting::new(&h.store)
+    });
+    let lease = Duration::from_secs(3);
+    let settings = WorkerSettings {
+        idle_poll: Duration::from_secs(60),
+        linger: Duration::from_secs(60),
+        ..fast_settings(1, lease, 3)
+    };
+    let pool = h.workers(handler.clone(), settings);
+    let late = NewDelivery::new(
+        fixwright::store::inbox::DeliveryId::parse("late-1")
+            .unwrap_or_else(|| panic!("a valid id")),
+        "issue_comment".to_owned(),
+        Some("created".to_owned()),
+        Some(InstallationId(5)),
+        None,
+        Millis::now(),
+        &comment("alice", 5),
+    )
+    .unwrap_or_else(|e| panic!("{e}"));
+    let mut writer = h
+        .store
+        .inbox_writer(true)
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    let grant = h
+        .arrivals
+        .grant()
+        .unwrap_or_else(|| panic!("handovers are open while the pool runs"));
+    writer
+        .insert(std::slice::from_ref(&late), Some(&grant.lease))
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    drop(writer);
+    // Waits 1.2 s of its 3 s lease before a worker takes it.
+    tokio::time::sleep(Duration::from_millis(1200)).await;
+    let until = grant.lease.until;
+    let held = grant.lease.clone();
+    grant.hand_over(vec![late.into_leased(&held)]);
+    let handler_ = handler.clone();
+    wait_for("the handling to start", async || {
+        handler_.handled() == ["late-1"]
+    })
+    .await;
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    // Just past the granted lease, the delivery must still be held.
+    let taken = tokio::time::timeout(
+        Duration::from_secs(10),
+        h.store
+            .inbox_lease(until.after(Duration::from_millis(100)), lease, 10),
+    )
+    .await
+    .unwrap_or_else(|_| panic!("leasing waited 10 s for the inbox's write turn"))
+    .unwrap_or_else(|e| panic!("{e}"));
+    assert!(
+        taken.is_empty(),
+        "the lease was not renewed when the worker took the handover: {taken:?}"
+    );
+    pool.shutdown().await;
+    assert_eq!(
+        status_of(&h.store, "late-1").await,
+        Some((InboxStatus::Done, 1))
+    );
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn worker_pool_shutdown_gives_back_handed_over_deliveries() {
     let h = harness().await;

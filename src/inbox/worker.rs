@@ -268,18 +268,25 @@ async fn keep_leased<T>(
     let start = tokio::time::Instant::now() + Duration::from_millis(wait).min(every);
     let mut renew = tokio::time::interval_at(start, every);
     renew.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-    tokio::pin!(work);
-    loop {
-        tokio::select! {
-            out = &mut work => return out,
-            _ = renew.tick() => {
-                let until = Millis::now().after(lease);
-                match shared.store.inbox_renew_lease(token, ids, until).await {
-                    Ok(n) => tracing::debug!(deliveries = n, "lease renewed"),
-                    Err(e) => tracing::warn!(error = %e, "cannot renew the lease; another worker may take its deliveries over"),
+    // Renewals run beside the work, never instead of it: a renewal waits for the
+    // inbox's write turn, which the work may hold across an await of its own (a
+    // handler's write), so a renewal that stopped the work being polled would wait
+    // for it forever.
+    let renewing = async {
+        loop {
+            renew.tick().await;
+            let until = Millis::now().after(lease);
+            match shared.store.inbox_renew_lease(token, ids, until).await {
+                Ok(n) => tracing::debug!(deliveries = n, "lease renewed"),
+                Err(e) => {
+                    tracing::warn!(error = %e, "cannot renew the lease; another worker may take its deliveries over")
                 }
             }
         }
+    };
+    tokio::select! {
+        out = work => out,
+        never = renewing => never,
     }
 }
 
