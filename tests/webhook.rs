@@ -440,6 +440,30 @@ fn fast_settings(workers: usize, lease: Duration, max_tries: u32) -> WorkerSetti
     }
 }
 
+/// Workers that never poll the store on their own: whatever they run was handed
+/// over, or found in the rounds that look in the store first.
+fn handovers_only(settings: WorkerSettings) -> WorkerSettings {
+    WorkerSettings {
+        idle_poll: Duration::from_secs(60),
+        linger: Duration::from_secs(60),
+        ..settings
+    }
+}
+
+/// An `issue_comment` delivery as the edge would store it, received at `at`.
+fn stored_comment(id: &str, at: Millis) -> NewDelivery {
+    NewDelivery::new(
+        fixwright::store::inbox::DeliveryId::parse(id).unwrap_or_else(|| panic!("{id}")),
+        "issue_comment".to_owned(),
+        Some("created".to_owned()),
+        Some(InstallationId(5)),
+        None,
+        at,
+        &comment("alice", 5),
+    )
+    .unwrap_or_else(|e| panic!("{e}"))
+}
+
 /// Counts what it was given; its one effect, idempotent by delivery id as a handler's
 /// effects must be, is recording the delivery's envelope.
 struct Counting {
@@ -588,11 +612,7 @@ async fn worker_is_handed_what_the_edge_stores() {
     let handler = Arc::new(Counting::new(&h.store));
     // Workers that would look in the store only after a minute: whatever they finish
     // sooner was handed to them by the edge.
-    let settings = WorkerSettings {
-        idle_poll: Duration::from_secs(60),
-        linger: Duration::from_secs(60),
-        ..fast_settings(2, Duration::from_secs(30), 3)
-    };
+    let settings = handovers_only(fast_settings(2, Duration::from_secs(30), 3));
     let pool = h.workers(handler.clone(), settings);
     let ids: Vec<String> = (0..6).map(|n| format!("h-{n}")).collect();
     for id in &ids {
@@ -637,11 +657,7 @@ async fn a_due_delivery_in_the_store_is_taken_while_handovers_keep_coming() {
     });
     // One worker that never polls on its own: only handovers, and its rounds, lead
     // it to the store.
-    let settings = WorkerSettings {
-        idle_poll: Duration::from_secs(60),
-        linger: Duration::from_secs(60),
-        ..fast_settings(1, Duration::from_secs(30), 3)
-    };
+    let settings = handovers_only(fast_settings(1, Duration::from_secs(30), 3));
     let pool = h.workers(handler.clone(), settings);
     let streaming = Arc::new(std::sync::atomic::AtomicBool::new(true));
     let stream = tokio::spawn({
@@ -665,19 +681,9 @@ async fn a_due_delivery_in_the_store_is_taken_while_handovers_keep_coming() {
         handler_.handled().len() >= 10
     })
     .await;
-    // Stored behind the edge's back: no handover, no wake-up.
-    let backlog = NewDelivery::new(
-        fixwright::store::inbox::DeliveryId::parse("backlog-1")
-            .unwrap_or_else(|| panic!("a valid id")),
-        "issue_comment".to_owned(),
-        Some("created".to_owned()),
-        Some(InstallationId(5)),
-        None,
-        // Due for an hour, ahead of anything the stream leaves in the store.
-        Millis::now().before(Duration::from_secs(3600)),
-        &comment("alice", 5),
-    )
-    .unwrap_or_else(|e| panic!("{e}"));
+    // Stored behind the edge's back (no handover, no wake-up), and due for an hour,
+    // ahead of anything the stream leaves in the store.
+    let backlog = stored_comment("backlog-1", Millis::now().before(Duration::from_secs(3600)));
     h.store
         .inbox_insert(&[backlog])
         .await
@@ -709,11 +715,7 @@ async fn a_big_handover_is_shared_between_workers() {
         slow: Duration::from_millis(200),
         ..Counting::new(&h.store)
     });
-    let settings = WorkerSettings {
-        idle_poll: Duration::from_secs(60),
-        linger: Duration::from_secs(60),
-        ..fast_settings(2, Duration::from_secs(30), 3)
-    };
+    let settings = handovers_only(fast_settings(2, Duration::from_secs(30), 3));
     let pool = h.workers(handler.clone(), settings);
     // One commit of eight deliveries, stored leased and handed over as the edge's
     // writer does (the settings' batch is 4).
@@ -722,19 +724,7 @@ async fn a_big_handover_is_shared_between_workers() {
         .grant()
         .unwrap_or_else(|| panic!("handovers are open while the pool runs"));
     let batch: Vec<NewDelivery> = (0..8)
-        .map(|n| {
-            NewDelivery::new(
-                fixwright::store::inbox::DeliveryId::parse(&format!("burst-{n}"))
-                    .unwrap_or_else(|| panic!("a valid id")),
-                "issue_comment".to_owned(),
-                Some("created".to_owned()),
-                Some(InstallationId(5)),
-                None,
-                Millis::now(),
-                &comment("alice", 5),
-            )
-            .unwrap_or_else(|e| panic!("{e}"))
-        })
+        .map(|n| stored_comment(&format!("burst-{n}"), Millis::now()))
         .collect();
     let mut writer = h
         .store
@@ -779,23 +769,9 @@ async fn a_handover_that_waited_is_renewed_when_taken() {
         ..Counting::new(&h.store)
     });
     let lease = Duration::from_secs(3);
-    let settings = WorkerSettings {
-        idle_poll: Duration::from_secs(60),
-        linger: Duration::from_secs(60),
-        ..fast_settings(1, lease, 3)
-    };
+    let settings = handovers_only(fast_settings(1, lease, 3));
     let pool = h.workers(handler.clone(), settings);
-    let late = NewDelivery::new(
-        fixwright::store::inbox::DeliveryId::parse("late-1")
-            .unwrap_or_else(|| panic!("a valid id")),
-        "issue_comment".to_owned(),
-        Some("created".to_owned()),
-        Some(InstallationId(5)),
-        None,
-        Millis::now(),
-        &comment("alice", 5),
-    )
-    .unwrap_or_else(|e| panic!("{e}"));
+    let late = stored_comment("late-1", Millis::now());
     let mut writer = h
         .store
         .inbox_writer(true)
