@@ -548,6 +548,18 @@ macro_rules! write_batch {
         let batch: &[NewDelivery] = $batch;
         let completions: &[Completion] = $completions;
         let rows = first_of_each_id(batch);
+        if completions.is_empty() && !rows.is_empty() && rows.len() <= INSERT_CHUNK {
+            // One statement is its own transaction on both backends: no `BEGIN` and
+            // `COMMIT` round trips (on SQLite, each a hop to the connection's thread).
+            let ids: Vec<(String,)> = insert_statement(&rows, $lease)
+                .build_query_as()
+                .fetch_all(&mut *$conn)
+                .await?;
+            return Ok(Written {
+                inserted: outcomes(batch, ids.into_iter().map(|(id,)| id).collect()),
+                completed: Vec::new(),
+            });
+        }
         let mut tx = $conn.begin().await?;
         let mut stored = HashSet::with_capacity(rows.len());
         for chunk in rows.chunks(INSERT_CHUNK) {
