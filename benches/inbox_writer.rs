@@ -76,8 +76,17 @@ fn delivery_id(ids: Ids, n: u64) -> DeliveryId {
 }
 
 #[tokio::main(flavor = "multi_thread", worker_threads = 2)]
-async fn main() -> Result<(), Box<dyn std::error::Error>> {
-    let args = Args::parse();
+async fn main() -> std::process::ExitCode {
+    match run(Args::parse()).await {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("inbox_writer: {e}");
+            std::process::ExitCode::FAILURE
+        }
+    }
+}
+
+async fn run(args: Args) -> Result<(), Box<dyn std::error::Error>> {
     let body = std::fs::read(&args.body).map_err(|e| {
         format!(
             "cannot read {}: {e} (bash benches/ingest/run.sh writes it)",
