@@ -40,10 +40,16 @@ fi
 
 BIN=${FIXWRIGHT_BIN:-${CARGO_TARGET_DIR:-target}/release/fixwright}
 [ -x "$BIN" ] || cargo build --locked --release --bin fixwright
-# The open-loop generator for the fixed-rate runs (benches/ingest_load.rs).
-LOADGEN=$(cargo bench --locked --no-run --bench ingest_load 2>&1 \
-  | sed -n 's/.*Executable .*(\(.*\)).*/\1/p' | tail -1)
-[ -x "$LOADGEN" ] || { echo "cannot build benches/ingest_load.rs" >&2; exit 1; }
+bench_exe() { # name: builds benches/<name>.rs (bench profile), prints its path
+  local exe
+  exe=$(cargo bench --locked --no-run --bench "$1" 2>&1 \
+    | sed -n 's/.*Executable .*(\(.*\)).*/\1/p' | tail -1)
+  [ -x "$exe" ] || { echo "cannot build benches/$1.rs" >&2; exit 1; }
+  echo "$exe"
+}
+# The open-loop generator for the fixed-rate runs, and the inbox writer alone.
+LOADGEN=$(bench_exe ingest_load)
+WRITER=$(bench_exe inbox_writer)
 
 pids=()
 cleanup() { for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done; }
@@ -120,4 +126,11 @@ pbq_url=http://127.0.0.1:$PROBOT_QUIET_PORT/api/github/webhooks
   done
   echo "== peak RSS (MB): fixwright-full $(peak_rss_mb $fw), fixwright-normal $(peak_rss_mb $fwn), fixwright-intake $(peak_rss_mb $fwi), probot $(peak_rss_mb $pb), probot-quiet $(peak_rss_mb $pbq)"
   curl -s "http://127.0.0.1:$FW_PORT/metrics" | grep -E '^fixwright_webhook_deliveries_total|^fixwright_inbox_queue_depth'
+  # With the servers stopped: what the inbox writer alone commits, nothing else
+  # running (the ceiling under intake; see docs/benchmarks.md).
+  cleanup
+  sleep 2
+  echo "== the inbox writer alone, FULL, GUID-like ids (benches/inbox_writer.rs)"
+  "$WRITER" --batches 14,28 --commits 2000 --body "$BENCH_BODY" --dir "$BENCH" \
+    | sed 's/^RESULT/inbox-writer/'
 } 2>&1 | tee "$BENCH/results.txt"
