@@ -9,13 +9,15 @@ use clap::Args;
 
 use crate::confidence::calibration::{IsotonicCalibration, Outcome, ReliabilityTable};
 use crate::confidence::outcomes;
+use crate::config::ConfigArgs;
 use crate::store::Store;
 
 #[derive(Debug, Args)]
 pub struct CalibrateArgs {
-    /// The store holding recorded outcomes (sqlite://... or postgres://...).
-    #[arg(long, env = "FIXWRIGHT_DATABASE_URL")]
-    pub database_url: String,
+    /// The store holding recorded outcomes is the one `serve` uses: the configured
+    /// `database_url`, else SQLite in the data directory.
+    #[command(flatten)]
+    pub config: ConfigArgs,
     /// Bins of the reliability table.
     #[arg(long, default_value_t = 10)]
     pub bins: usize,
@@ -25,7 +27,14 @@ pub struct CalibrateArgs {
 }
 
 pub async fn run(args: CalibrateArgs) -> ExitCode {
-    let store = match Store::open(&args.database_url).await {
+    let config = match args.config.load() {
+        Ok(config) => config,
+        Err(err) => {
+            eprintln!("error: {err}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let store = match Store::open(&config.database_url).await {
         Ok(store) => store,
         Err(err) => {
             eprintln!("error: {err}");
