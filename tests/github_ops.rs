@@ -485,6 +485,33 @@ async fn annotations_go_fifty_per_request() {
 }
 
 #[tokio::test]
+async fn query_values_reach_github_as_written() {
+    let w = world().await;
+    // `&` would end the value and `+` would read as a space, each finding the
+    // wrong run.
+    for name in ["lint & test+fast", "lint ", "lint  test fast"] {
+        let run = NewCheckRun {
+            name: name.into(),
+            head_sha: w.main_sha.clone(),
+            external_id: format!("attempt-{}", name.len()),
+            status: CheckStatus::Completed,
+            conclusion: Some(CheckConclusion::Success),
+            started_at: None,
+            completed_at: Some(chrono::Utc::now()),
+            output: None,
+        };
+        w.client.create_check_run(&w.repo, &run).await.unwrap();
+    }
+    let runs = w
+        .client
+        .list_check_runs(&w.repo, &w.main_sha, Some("lint & test+fast"))
+        .await
+        .unwrap();
+    let names: Vec<&str> = runs.iter().map(|r| r.name.as_str()).collect();
+    assert_eq!(names, ["lint & test+fast"]);
+}
+
+#[tokio::test]
 async fn an_annotation_batch_is_not_posted_twice_after_a_server_error() {
     let w = world().await;
     let annotations: Vec<Annotation> = (0..60)

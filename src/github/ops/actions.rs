@@ -4,7 +4,7 @@ use bytes::Bytes;
 use chrono::{DateTime, Utc};
 use serde::Deserialize;
 
-use super::http_call::{Call, segment};
+use super::http_call::{Call, query_value, segment};
 use super::{GitHubClient, OpsError, repo_path};
 use crate::github::{CommitSha, RepoName, WorkflowRunId};
 
@@ -81,7 +81,7 @@ impl GitHubClient {
         ];
         for (name, value) in params {
             if let Some(value) = value {
-                query.push(format!("{name}={}", segment(value)));
+                query.push(format!("{name}={}", query_value(value)));
             }
         }
         let operation = "list workflow runs";

@@ -121,11 +121,11 @@ impl GitHubClient {
         let mut route = format!("/app/hook/deliveries?per_page={}", per_page.clamp(1, 100));
         if let Some(status) = status {
             route.push_str("&status=");
-            route.push_str(&super::http_call::segment(status));
+            route.push_str(&super::http_call::query_value(status));
         }
         if let Some(cursor) = cursor {
             route.push_str("&cursor=");
-            route.push_str(&super::http_call::segment(cursor));
+            route.push_str(&super::http_call::query_value(cursor));
         }
         let reply = self.send(Call::get(operation, route)).await?;
         let deliveries = reply.decode(operation)?;

@@ -7,7 +7,7 @@ use http::Method;
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 
-use super::http_call::{Call, segment};
+use super::http_call::{Call, query_value, segment};
 use super::{GitHubClient, OpsError, repo_path};
 use crate::github::{CheckRunId, CommitSha, RepoName};
 
@@ -306,7 +306,7 @@ impl GitHubClient {
         );
         if let Some(name) = name {
             route.push_str("&check_name=");
-            route.push_str(&segment(name));
+            route.push_str(&query_value(name));
         }
         self.fetch_pages(Call::get(operation, route), |reply| {
             reply

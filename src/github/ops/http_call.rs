@@ -36,6 +36,13 @@ pub(crate) fn segment(raw: &str) -> String {
     utf8_percent_encode(raw, SEGMENT).to_string()
 }
 
+/// Escapes one query value (a check name, a branch, a cursor) as form data, which is
+/// how GitHub reads a query: `&`, `=`, `+` and `#` would otherwise end the value
+/// or change it (`+` reads as a space).
+pub(crate) fn query_value(raw: &str) -> String {
+    url::form_urlencoded::byte_serialize(raw.as_bytes()).collect()
+}
+
 /// Escapes a slash-separated path (a file path, a branch name) keeping its slashes.
 pub(crate) fn path(raw: &str) -> String {
     raw.split('/').map(segment).collect::<Vec<_>>().join("/")
@@ -408,6 +415,18 @@ mod tests {
                 .unwrap(),
         );
         assert_eq!(next_link(&h), None);
+    }
+
+    #[test]
+    fn query_values_are_escaped_as_form_data() {
+        assert_eq!(
+            query_value("lint & test+x=1#2"),
+            "lint+%26+test%2Bx%3D1%232"
+        );
+        assert_eq!(query_value("fixwright/shop"), "fixwright%2Fshop");
+        assert_eq!(query_value("v1_12077215967"), "v1_12077215967");
+        let url = format!("/x?cursor={}&per_page=2", query_value("a+b=c&d"));
+        assert_eq!(query_param(&url, "cursor").as_deref(), Some("a+b=c&d"));
     }
 
     #[test]

@@ -6,7 +6,7 @@ use http::{Method, StatusCode};
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 
-use super::http_call::{Call, segment};
+use super::http_call::{Call, query_value, segment};
 use super::{GitHubClient, OpsError, repo_path};
 use crate::github::{BranchName, CommentId, CommitSha, IssueNumber, PullRequestNumber, RepoName};
 
@@ -177,8 +177,8 @@ impl GitHubClient {
         let route = format!(
             "{}/pulls?state=open&head={}:{}&per_page=100",
             repo_path(repo),
-            segment(repo.owner()),
-            segment(head.as_str())
+            query_value(repo.owner()),
+            query_value(head.as_str())
         );
         let pulls: Vec<PullRequest> = self
             .fetch_all(Call::get("find a pull request by head", route))
