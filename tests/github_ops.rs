@@ -509,6 +509,45 @@ async fn query_values_reach_github_as_written() {
         .unwrap();
     let names: Vec<&str> = runs.iter().map(|r| r.name.as_str()).collect();
     assert_eq!(names, ["lint & test+fast"]);
+
+    // The filter also survives the next page's link: 100 more runs of that name.
+    let (owner, name) = (w.repo.owner().to_owned(), w.repo.name().to_owned());
+    w.fake.world(|world| {
+        for i in 0..100 {
+            let id = world.next_id();
+            let run = fixwright_testkit::github::CheckRun {
+                id,
+                name: "lint & test+fast".into(),
+                head_sha: w.main_sha.0.clone(),
+                status: "completed".into(),
+                conclusion: Some("success".into()),
+                external_id: Some(format!("seeded-{i}")),
+                details_url: None,
+                title: None,
+                summary: None,
+                text: None,
+                annotations: Vec::new(),
+                started_at: chrono::Utc::now(),
+                completed_at: Some(chrono::Utc::now()),
+                writes: 1,
+            };
+            if let Some(repo) = world.repo_mut(&owner, &name) {
+                repo.check_runs.insert(id, run);
+            }
+        }
+    });
+    let pages_before = w.fake.request_count("checks/list-for-ref");
+    let runs = w
+        .client
+        .list_check_runs(&w.repo, &w.main_sha, Some("lint & test+fast"))
+        .await
+        .unwrap();
+    assert_eq!(runs.len(), 101);
+    assert!(runs.iter().all(|r| r.name == "lint & test+fast"));
+    assert_eq!(
+        w.fake.request_count("checks/list-for-ref") - pages_before,
+        2
+    );
 }
 
 #[tokio::test]

@@ -238,7 +238,9 @@ fn list_deliveries(ctx: &mut Ctx<'_>) -> Handled {
     if all.len() > per_page
         && let Some(last) = all.get(per_page - 1)
     {
-        let filter = status.map(|s| format!("&status={s}")).unwrap_or_default();
+        let filter = status
+            .map(|s| format!("&status={}", super::escape_query(&s)))
+            .unwrap_or_default();
         let next = format!(
             "<{}/app/hook/deliveries?per_page={per_page}{filter}&cursor=v1_{}>; rel=\"next\"",
             ctx.base, last.id

@@ -106,23 +106,11 @@ pub async fn form(shared: &Shared, request: Request<Body>) -> Response<Body> {
     let separator = if redirect.contains('?') { '&' } else { '?' };
     let mut location = format!("{redirect}{separator}code={code}");
     if let Some(state) = field("state") {
-        location.push_str(&format!("&state={}", encode(&state)));
+        location.push_str(&format!("&state={}", super::escape_query(&state)));
     }
     Response::builder()
         .status(StatusCode::FOUND)
         .header("location", location)
         .body(Body::empty())
         .unwrap_or_else(|_| Response::new(Body::empty()))
-}
-
-fn encode(value: &str) -> String {
-    value
-        .bytes()
-        .map(|b| match b {
-            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => {
-                (b as char).to_string()
-            }
-            _ => format!("%{b:02X}"),
-        })
-        .collect()
 }

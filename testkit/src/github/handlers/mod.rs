@@ -141,6 +141,20 @@ pub fn paginate_wrapped(ctx: &Ctx<'_>, key: &str, items: Vec<Value>) -> Reply {
     )
 }
 
+/// Percent-escapes a query key or value: everything but RFC 3986's unreserved
+/// characters, so `&`, `=`, `+` and `#` in a value survive a round trip.
+pub fn escape_query(value: &str) -> String {
+    value
+        .bytes()
+        .map(|b| match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => {
+                (b as char).to_string()
+            }
+            _ => format!("%{b:02X}"),
+        })
+        .collect()
+}
+
 fn paginate_as(ctx: &Ctx<'_>, items: Vec<Value>, wrap: impl FnOnce(Value) -> Value) -> Reply {
     let per_page: usize = ctx
         .query("per_page")
@@ -166,7 +180,7 @@ fn paginate_as(ctx: &Ctx<'_>, items: Vec<Value>, wrap: impl FnOnce(Value) -> Val
         .query
         .iter()
         .filter(|(k, _)| k != "page" && k != "per_page")
-        .map(|(k, v)| format!("&{k}={}", v.replace(' ', "%20")))
+        .map(|(k, v)| format!("&{}={}", escape_query(k), escape_query(v)))
         .collect();
     let link = |p: usize, rel: &str| {
         format!(
