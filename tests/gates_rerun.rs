@@ -387,6 +387,14 @@ async fn gates_rerun_reports_fresh_check_runs_once_per_delivery() {
         .unwrap_or_else(|| panic!("the re-run is recorded"));
     assert_eq!(record.state, "reported");
     assert_eq!(record.outcome.as_deref(), Some("fixwright/ruff=failure"));
+    // The cached clone is marked used, so pruning keeps it while re-runs need it.
+    let clones: Vec<_> = std::fs::read_dir(tmp.path().join("work/repos"))
+        .unwrap_or_else(|e| panic!("{e}"))
+        .flatten()
+        .filter(|e| e.path().extension().is_some_and(|x| x == "git"))
+        .collect();
+    assert_eq!(clones.len(), 1);
+    assert!(clones[0].path().join("fixwright-last-used").is_file());
     assert!(
         store
             .inbox_envelope("rerun-ruff-1")

@@ -97,16 +97,56 @@ pub struct RerunSettings {
     /// A claim older than this whose re-run never finished belonged to a
     /// worker that died; a later try takes it over. Longer than any re-run.
     pub stale_after: Duration,
+    /// A cached clone no re-run has used for this long is deleted (a repository
+    /// that left the installation, or is no longer re-run, stops taking space);
+    /// the next re-run of it clones afresh.
+    pub clone_retention: Duration,
 }
 
 impl RerunSettings {
-    /// Claims go stale after an hour.
+    /// Claims go stale after an hour; clones unused for two weeks are deleted.
     pub fn new(work_dir: impl Into<PathBuf>) -> Self {
         Self {
             work_dir: work_dir.into(),
             stale_after: Duration::from_secs(3600),
+            clone_retention: Duration::from_secs(14 * 24 * 3600),
         }
     }
+}
+
+/// Marks a cached clone as used now; [`prune_clones`] reads it.
+const LAST_USED: &str = "fixwright-last-used";
+
+/// Deletes the cached clones (`*.git` under `repos`) whose last use is older than
+/// `retention`, `keep` aside; a clone never marked counts from its own creation.
+/// Returns how many were deleted. Called under the clones' lock, so no fetch is
+/// using one meanwhile; a checkout borrows a clone's objects only while its re-run
+/// lasts, far shorter than any sane retention.
+pub fn prune_clones(repos: &Path, retention: Duration, keep: &Path) -> usize {
+    let Ok(entries) = std::fs::read_dir(repos) else {
+        return 0;
+    };
+    let now = std::time::SystemTime::now();
+    let mut deleted = 0;
+    for entry in entries.flatten() {
+        let path = entry.path();
+        if path == keep || path.extension().is_none_or(|e| e != "git") || !path.is_dir() {
+            continue;
+        }
+        let used = std::fs::metadata(path.join(LAST_USED))
+            .or_else(|_| std::fs::metadata(&path))
+            .and_then(|m| m.modified());
+        let idle = used.ok().and_then(|t| now.duration_since(t).ok());
+        if idle.is_some_and(|idle| idle > retention) {
+            match std::fs::remove_dir_all(&path) {
+                Ok(()) => deleted += 1,
+                Err(e) => {
+                    tracing::warn!(clone = %path.display(), error = %e, "cannot delete an unused cached clone")
+                }
+            }
+        }
+    }
+    deleted
 }
 
 /// Runs the gates again for re-requested checks, after `inner` (the
@@ -293,8 +333,17 @@ impl GateReruns {
                 password: remote.password,
             };
             let url = remote.url;
+            let retention = self.settings.clone_retention;
             tokio::task::spawn_blocking(move || {
-                fetch_and_check_out(&url, &credentials, &repos, &head, base.as_ref(), &checkout)
+                fetch_and_check_out(
+                    &url,
+                    &credentials,
+                    &repos,
+                    &head,
+                    base.as_ref(),
+                    &checkout,
+                    retention,
+                )
             })
             .await
             .map_err(|e| Unproven::Transient(format!("the git task failed: {e}")))?
@@ -368,6 +417,7 @@ fn fetch_and_check_out(
     head: &workspace::CommitSha,
     base: Option<&workspace::CommitSha>,
     checkout: &Path,
+    retention: Duration,
 ) -> Result<Option<String>, workspace::WorkspaceError> {
     std::fs::create_dir_all(repos).map_err(|source| workspace::WorkspaceError::Write {
         path: repos.to_path_buf(),
@@ -386,6 +436,15 @@ fn fetch_and_check_out(
             source,
         })?;
     let clone = Workspace::cached_clone_as(url, repos, Some(credentials))?;
+    // Best effort: a clone whose mark cannot be written is at worst cloned again.
+    let _ = std::fs::write(clone.path().join(LAST_USED), b"");
+    let pruned = prune_clones(repos, retention, clone.path());
+    if pruned > 0 {
+        tracing::info!(
+            pruned,
+            "deleted cached clones unused for longer than the retention"
+        );
+    }
     clone.ensure_commit(head, Some(credentials))?;
     if let Some(base) = base {
         clone.ensure_commit(base, Some(credentials))?;
@@ -433,4 +492,39 @@ fn outcome(started: &StartedChecks, run: Option<&GateRun>) -> String {
         })
         .collect::<Vec<_>>()
         .join(", ")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A directory that looks like a cached clone, last used `ago`.
+    fn clone_used(repos: &Path, name: &str, ago: Duration) -> PathBuf {
+        let path = repos.join(name);
+        std::fs::create_dir_all(&path).unwrap();
+        std::fs::write(path.join("HEAD"), "ref: refs/heads/main\n").unwrap();
+        let mark = std::fs::File::create(path.join(LAST_USED)).unwrap();
+        mark.set_modified(std::time::SystemTime::now() - ago)
+            .unwrap();
+        path
+    }
+
+    #[test]
+    fn unused_clones_are_pruned_after_the_retention() {
+        let repos = tempfile::tempdir().unwrap();
+        let day = Duration::from_secs(24 * 3600);
+        let stale = clone_used(repos.path(), "0123456789abcdef.git", 20 * day);
+        let fresh = clone_used(repos.path(), "fedcba9876543210.git", day);
+        let in_use = clone_used(repos.path(), "00000000ffffffff.git", 30 * day);
+        let lock = repos.path().join(".lock");
+        std::fs::write(&lock, "").unwrap();
+
+        assert_eq!(prune_clones(repos.path(), 14 * day, &in_use), 1);
+        assert!(!stale.exists());
+        assert!(fresh.exists() && in_use.exists() && lock.exists());
+        // Nothing else is old enough now.
+        assert_eq!(prune_clones(repos.path(), 14 * day, &in_use), 0);
+        // A missing folder is nothing to prune.
+        assert_eq!(prune_clones(&repos.path().join("none"), day, &in_use), 0);
+    }
 }
