@@ -484,6 +484,37 @@ async fn annotations_go_fifty_per_request() {
     w.fake.assert_clean();
 }
 
+/// A completed, successful check run on `w`'s main commit, put straight into the
+/// fake's world (no request); returns its id.
+fn seed_check_run(w: &World, name: &str, external_id: &str) -> u64 {
+    let (owner, repo) = (w.repo.owner(), w.repo.name());
+    w.fake.world(|world| {
+        let id = world.next_id();
+        let run = fixwright_testkit::github::CheckRun {
+            id,
+            name: name.into(),
+            head_sha: w.main_sha.0.clone(),
+            status: "completed".into(),
+            conclusion: Some("success".into()),
+            external_id: Some(external_id.into()),
+            details_url: None,
+            title: None,
+            summary: None,
+            text: None,
+            annotations: Vec::new(),
+            started_at: chrono::Utc::now(),
+            completed_at: Some(chrono::Utc::now()),
+            writes: 1,
+        };
+        world
+            .repo_mut(owner, repo)
+            .expect("the seeded repository")
+            .check_runs
+            .insert(id, run);
+        id
+    })
+}
+
 #[tokio::test]
 async fn query_values_reach_github_as_written() {
     let w = world().await;
@@ -511,31 +542,9 @@ async fn query_values_reach_github_as_written() {
     assert_eq!(names, ["lint & test+fast"]);
 
     // The filter also survives the next page's link: 100 more runs of that name.
-    let (owner, name) = (w.repo.owner().to_owned(), w.repo.name().to_owned());
-    w.fake.world(|world| {
-        for i in 0..100 {
-            let id = world.next_id();
-            let run = fixwright_testkit::github::CheckRun {
-                id,
-                name: "lint & test+fast".into(),
-                head_sha: w.main_sha.0.clone(),
-                status: "completed".into(),
-                conclusion: Some("success".into()),
-                external_id: Some(format!("seeded-{i}")),
-                details_url: None,
-                title: None,
-                summary: None,
-                text: None,
-                annotations: Vec::new(),
-                started_at: chrono::Utc::now(),
-                completed_at: Some(chrono::Utc::now()),
-                writes: 1,
-            };
-            if let Some(repo) = world.repo_mut(&owner, &name) {
-                repo.check_runs.insert(id, run);
-            }
-        }
-    });
+    for i in 0..100 {
+        seed_check_run(&w, "lint & test+fast", &format!("seeded-{i}"));
+    }
     let pages_before = w.fake.request_count("checks/list-for-ref");
     let runs = w
         .client
@@ -830,35 +839,10 @@ async fn list_calls_follow_every_page() {
     assert!(w.fake.request_count("issues/list-labels-for-repo") >= 2);
 
     // Check runs on one commit: 120 of them, and the one a retry looks for is on page 2.
-    let last_id = w.fake.world(|world| {
-        let mut last = 0;
-        for i in 0..120u64 {
-            let id = world.next_id();
-            let run = fixwright_testkit::github::CheckRun {
-                id,
-                name: "fixwright/pytest".into(),
-                head_sha: w.main_sha.0.clone(),
-                status: "completed".into(),
-                conclusion: Some("success".into()),
-                external_id: Some(format!("attempt-{i:03}")),
-                details_url: None,
-                title: None,
-                summary: None,
-                text: None,
-                annotations: Vec::new(),
-                started_at: chrono::Utc::now(),
-                completed_at: Some(chrono::Utc::now()),
-                writes: 1,
-            };
-            world
-                .repo_mut(owner, name)
-                .unwrap()
-                .check_runs
-                .insert(id, run);
-            last = id;
-        }
-        last
-    });
+    let last_id = (0..120u64)
+        .map(|i| seed_check_run(&w, "fixwright/pytest", &format!("attempt-{i:03}")))
+        .last()
+        .unwrap_or_default();
     let runs = w
         .client
         .list_check_runs(&w.repo, &w.main_sha, None)
