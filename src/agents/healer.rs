@@ -112,8 +112,9 @@ pub fn propose(request: &AgentRequest) -> Result<Proposal, AgentError> {
         }
     };
 
-    // Replacements that worked before on this class and host, best first:
-    // the HTML search tries them before its own edits.
+    // Replacements that worked before on this class and host, best first: the
+    // HTML search tries them before its own edits, and the JSON healer favours
+    // the paths they predict.
     let renames = remembered_renames(request);
     let mut edits: Vec<LiteralEdit> = Vec::new();
     let mut healed_notes = Vec::new();
@@ -130,7 +131,7 @@ pub fn propose(request: &AgentRequest) -> Result<Proposal, AgentError> {
         }
         let outcome = match (&fixture_doc, &response_doc) {
             (Some(old), Some(new)) => match read.selector.expr.parse::<JsonPath>() {
-                Ok(path) => json::heal_documents(old, new, &path),
+                Ok(path) => json::heal_documents_with(old, new, &path, &renames),
                 Err(e) => HealOutcome::Refused {
                     reason: e.to_string(),
                     score: 0.0,

@@ -322,3 +322,43 @@ fn contract_round_trips_and_rejects_unknown_versions() {
     assert!(body.contains(r#""kind":"diff""#), "{body}");
     assert_eq!(Proposal::from_json(&body).unwrap(), proposal);
 }
+
+#[tokio::test]
+async fn remembered_json_key_rename_decides_between_two_fits() {
+    // The case number now sits under two new keys with the same values.
+    let mut response: serde_json::Value =
+        serde_json::from_str(&items("caseNumber", true)).expect("test JSON");
+    if let Some(rows) = response["publicationItems"].as_array_mut() {
+        for row in rows {
+            if let Some(case) = row.as_object_mut().and_then(|o| o.remove("caseNumber")) {
+                row["caseNo"] = case.clone();
+                row["docket"] = case;
+            }
+        }
+    }
+    for remembered in ["docket", "caseNo"] {
+        let mut req = request(
+            vec![("scrapers/releases.py", API_SCRAPER)],
+            DocumentFormat::Json,
+            items("caseNumber", true),
+            response.to_string(),
+        );
+        req.memory = vec![crate::agents::contract::MemoryHit {
+            error_class: "schema_drift".into(),
+            strategy: Strategy::JsonKeyHeal,
+            before: "caseNumber".into(),
+            after: remembered.into(),
+            success_rate: 0.9,
+        }];
+        let p = Healer.invoke(&req).await.unwrap();
+        assert_eq!(p.strategy, Strategy::JsonKeyHeal, "{}", p.rationale);
+        assert_eq!(
+            changed_lines(API_SCRAPER, content(&p)),
+            vec![(
+                r#""case": item["caseNumber"],"#.to_string(),
+                format!(r#""case": item["{remembered}"],"#)
+            )]
+        );
+        assert!(p.rationale.contains("remembered"), "{}", p.rationale);
+    }
+}

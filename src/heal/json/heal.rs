@@ -51,6 +51,23 @@ pub fn heal(old: &str, new: &str, selector: &Selector) -> HealOutcome {
 
 /// Heals `path` between two parsed documents; see the module docs.
 pub fn heal_documents(old: &Value, new: &Value, path: &JsonPath) -> HealOutcome {
+    heal_documents_with(old, new, path, &[])
+}
+
+/// How much a candidate that a remembered rename predicts gains: enough to settle
+/// a near tie between two fields, not enough to lift a field that does not fit.
+const REMEMBERED_BONUS: f64 = 0.15;
+
+/// [`heal_documents`], preferring the paths that `renames` (key renames, or whole
+/// paths, that fixed this error class on this host before, as `(old, new)`) make
+/// of `path`. A remembered path is scored on the same signals as any other
+/// candidate and then gains [`REMEMBERED_BONUS`].
+pub fn heal_documents_with(
+    old: &Value,
+    new: &Value,
+    path: &JsonPath,
+    renames: &[(String, String)],
+) -> HealOutcome {
     let old_values = path.extract(old);
     if old_values.is_empty() {
         return refuse(
@@ -72,42 +89,51 @@ pub fn heal_documents(old: &Value, new: &Value, path: &JsonPath) -> HealOutcome 
     let kept = kept_fraction(old, new, &old_values);
     let anchor = surviving_prefix(old, new, path);
 
+    let remembered = remembered_paths(path, renames);
     let mut scored: Vec<Scored> = Vec::new();
     let mut seen: HashSet<JsonPath> = HashSet::new();
-    for pat in distinct_patterns(new) {
-        for candidate in concretise(&pat, path) {
-            if !seen.insert(candidate.clone()) {
-                continue;
-            }
-            let values = candidate.extract(new);
-            if values.is_empty() {
-                continue;
-            }
-            let matches: Vec<Vec<Loc>> = candidate
-                .select(new)
-                .into_iter()
-                .filter(|m| !m.value.is_null() && python_str(m.value).is_some())
-                .map(|m| m.loc)
-                .collect();
-            let view = FieldView::new(new, path_keys(&candidate), &matches, values);
-            // A path that already read something else in the old response is
-            // another field, not the one that moved.
-            let before = candidate.extract(old);
-            let other_field = !before.is_empty() && before != old_values;
-            // A path that already mirrored the same values is a weaker
-            // answer than the key the old one was renamed to.
-            let mirror = !before.is_empty() && before == old_values;
-            let place = Placement::of(&anchor, path, &candidate);
-            let mut s = score(&old_field, &view, other_field, kept, place);
-            if mirror {
-                s.total *= 0.9;
-            }
-            scored.push(Scored {
-                path: candidate,
-                values: view.values,
-                signals: s,
-            });
+    let candidates = distinct_patterns(new)
+        .iter()
+        .flat_map(|pat| concretise(pat, path))
+        .chain(remembered.iter().cloned())
+        .collect::<Vec<_>>();
+    for candidate in candidates {
+        if !seen.insert(candidate.clone()) {
+            continue;
         }
+        let values = candidate.extract(new);
+        if values.is_empty() {
+            continue;
+        }
+        let matches: Vec<Vec<Loc>> = candidate
+            .select(new)
+            .into_iter()
+            .filter(|m| !m.value.is_null() && python_str(m.value).is_some())
+            .map(|m| m.loc)
+            .collect();
+        let view = FieldView::new(new, path_keys(&candidate), &matches, values);
+        // A path that already read something else in the old response is
+        // another field, not the one that moved.
+        let before = candidate.extract(old);
+        let other_field = !before.is_empty() && before != old_values;
+        // A path that already mirrored the same values is a weaker
+        // answer than the key the old one was renamed to.
+        let mirror = !before.is_empty() && before == old_values;
+        let place = Placement::of(&anchor, path, &candidate);
+        let mut s = score(&old_field, &view, other_field, kept, place);
+        if mirror {
+            s.total *= 0.9;
+        }
+        let is_remembered = remembered.contains(&candidate);
+        if is_remembered {
+            s.total = (s.total + REMEMBERED_BONUS).min(1.0);
+        }
+        scored.push(Scored {
+            path: candidate,
+            values: view.values,
+            signals: s,
+            remembered: is_remembered,
+        });
     }
     scored.sort_by(|a, b| b.signals.total.total_cmp(&a.signals.total));
     let Some(best) = scored.first() else {
@@ -138,8 +164,14 @@ pub fn heal_documents(old: &Value, new: &Value, path: &JsonPath) -> HealOutcome 
         score: final_score,
         values: best.values.clone(),
         rationale: format!(
-            "{path} -> {}: {}; runner-up margin {margin:.2}",
-            best.path, best.signals
+            "{path} -> {}: {}{}; runner-up margin {margin:.2}",
+            best.path,
+            best.signals,
+            if best.remembered {
+                "; a remembered rename"
+            } else {
+                ""
+            }
         ),
     })
 }
@@ -436,6 +468,38 @@ struct Scored {
     path: JsonPath,
     values: Vec<String>,
     signals: Signals,
+    /// A remembered rename predicted this path.
+    remembered: bool,
+}
+
+/// The paths `renames` make of `path`: a pair of keys renames every step of the
+/// old key to the new one; a pair of whole paths whose old one is `path` gives
+/// its new one. Pairs that change nothing give nothing.
+fn remembered_paths(path: &JsonPath, renames: &[(String, String)]) -> HashSet<JsonPath> {
+    renames
+        .iter()
+        .filter_map(|(from, to)| {
+            if let (Ok(whole_from), Ok(whole_to)) =
+                (from.parse::<JsonPath>(), to.parse::<JsonPath>())
+                && from.trim_start().starts_with('$')
+            {
+                return (&whole_from == path).then_some(whole_to);
+            }
+            let mut renamed = false;
+            let steps = path
+                .steps
+                .iter()
+                .map(|step| match step {
+                    Step::Key(key) if key == from => {
+                        renamed = true;
+                        Step::Key(to.clone())
+                    }
+                    other => other.clone(),
+                })
+                .collect();
+            renamed.then_some(JsonPath { steps })
+        })
+        .collect()
 }
 
 fn score(
@@ -580,4 +644,83 @@ fn lcs_len(a: &[String], b: &[String]) -> usize {
         }
     }
     dp[a.len()][b.len()]
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn path(p: &str) -> JsonPath {
+        p.parse().expect("a valid test path")
+    }
+
+    fn healed(outcome: HealOutcome) -> Heal {
+        match outcome {
+            HealOutcome::Healed(heal) => heal,
+            other => panic!("expected a heal, got {other:?}"),
+        }
+    }
+
+    #[test]
+    fn remembered_renames_become_paths() {
+        let read = path("$.data.items[*].price");
+        let renames = [
+            ("price".to_owned(), "amount".to_owned()),
+            ("title".to_owned(), "name".to_owned()),
+            (
+                "$.data.items[*].price".to_owned(),
+                "$.data.products[*].price".to_owned(),
+            ),
+            ("$.other".to_owned(), "$.elsewhere".to_owned()),
+        ];
+        let mut got: Vec<String> = remembered_paths(&read, &renames)
+            .iter()
+            .map(ToString::to_string)
+            .collect();
+        got.sort();
+        assert_eq!(got, ["$.data.items[*].amount", "$.data.products[*].price"]);
+    }
+
+    #[test]
+    fn a_remembered_rename_settles_a_tie() {
+        let old = json!({"items": [
+            {"name": "A", "price": "10.00", "sku": "a-1"},
+            {"name": "B", "price": "12.50", "sku": "b-2"},
+        ]});
+        // Two new keys hold the old values: either could be the renamed one.
+        let new = json!({"items": [
+            {"name": "A", "cost": "10.00", "amount": "10.00", "sku": "a-1"},
+            {"name": "B", "cost": "12.50", "amount": "12.50", "sku": "b-2"},
+        ]});
+        let read = path("$.items[*].price");
+        let alone = heal_documents(&old, &new, &read);
+        let alone_score = match &alone {
+            HealOutcome::Healed(h) => h.score,
+            HealOutcome::Refused { score, .. } => *score,
+            HealOutcome::Unchanged => panic!("the path no longer reads anything"),
+        };
+        for to in ["amount", "cost"] {
+            let renames = [("price".to_owned(), to.to_owned())];
+            let heal = healed(heal_documents_with(&old, &new, &read, &renames));
+            assert_eq!(heal.selector.expr, format!("$.items[*].{to}"));
+            assert!(heal.score > alone_score, "{} <= {alone_score}", heal.score);
+            assert!(heal.rationale.contains("remembered"), "{}", heal.rationale);
+        }
+    }
+
+    #[test]
+    fn a_remembered_rename_that_does_not_fit_changes_nothing() {
+        let old =
+            json!({"items": [{"name": "A", "price": "10.00"}, {"name": "B", "price": "12.50"}]});
+        let new =
+            json!({"items": [{"name": "A", "cost": "10.00"}, {"name": "B", "cost": "12.50"}]});
+        let read = path("$.items[*].price");
+        let renames = [("price".to_owned(), "amount".to_owned())];
+        let alone = healed(heal_documents(&old, &new, &read));
+        let with = healed(heal_documents_with(&old, &new, &read, &renames));
+        assert_eq!(with.selector, alone.selector);
+        assert_eq!(with.selector.expr, "$.items[*].cost");
+        assert!((with.score - alone.score).abs() < 1e-9);
+    }
 }

@@ -5,7 +5,7 @@ mod heal;
 pub mod path;
 mod similarity;
 
-pub use heal::{heal, heal_documents};
+pub use heal::{heal, heal_documents, heal_documents_with};
 pub use path::{JsonPath, PathError, Step};
 
 use crate::heal::Selector;
