@@ -839,10 +839,10 @@ async fn list_calls_follow_every_page() {
     assert!(w.fake.request_count("issues/list-labels-for-repo") >= 2);
 
     // Check runs on one commit: 120 of them, and the one a retry looks for is on page 2.
-    let last_id = (0..120u64)
-        .map(|i| seed_check_run(&w, "fixwright/pytest", &format!("attempt-{i:03}")))
-        .last()
-        .unwrap_or_default();
+    let mut last_id = 0;
+    for i in 0..120u64 {
+        last_id = seed_check_run(&w, "fixwright/pytest", &format!("attempt-{i:03}"));
+    }
     let runs = w
         .client
         .list_check_runs(&w.repo, &w.main_sha, None)

@@ -78,12 +78,7 @@ pub fn heal_documents_with(
     if !path.extract(new).is_empty() {
         return HealOutcome::Unchanged;
     }
-    let old_matches: Vec<Vec<Loc>> = path
-        .select(old)
-        .into_iter()
-        .filter(|m| !m.value.is_null() && python_str(m.value).is_some())
-        .map(|m| m.loc)
-        .collect();
+    let old_matches = scalar_locs(path, old);
     let old_field = FieldView::new(old, path_keys(path), &old_matches, old_values.clone());
 
     let kept = kept_fraction(old, new, &old_values);
@@ -93,10 +88,9 @@ pub fn heal_documents_with(
     let mut scored: Vec<Scored> = Vec::new();
     let mut seen: HashSet<JsonPath> = HashSet::new();
     let candidates = distinct_patterns(new)
-        .iter()
-        .flat_map(|pat| concretise(pat, path))
-        .chain(remembered.iter().cloned())
-        .collect::<Vec<_>>();
+        .into_iter()
+        .flat_map(|pat| concretise(&pat, path))
+        .chain(remembered.iter().cloned());
     for candidate in candidates {
         if !seen.insert(candidate.clone()) {
             continue;
@@ -105,12 +99,7 @@ pub fn heal_documents_with(
         if values.is_empty() {
             continue;
         }
-        let matches: Vec<Vec<Loc>> = candidate
-            .select(new)
-            .into_iter()
-            .filter(|m| !m.value.is_null() && python_str(m.value).is_some())
-            .map(|m| m.loc)
-            .collect();
+        let matches = scalar_locs(&candidate, new);
         let view = FieldView::new(new, path_keys(&candidate), &matches, values);
         // A path that already read something else in the old response is
         // another field, not the one that moved.
@@ -174,6 +163,15 @@ pub fn heal_documents_with(
             }
         ),
     })
+}
+
+/// Where `path` reads a scalar value (not null) in `doc`.
+fn scalar_locs(path: &JsonPath, doc: &Value) -> Vec<Vec<Loc>> {
+    path.select(doc)
+        .into_iter()
+        .filter(|m| !m.value.is_null() && python_str(m.value).is_some())
+        .map(|m| m.loc)
+        .collect()
 }
 
 fn refuse(reason: String, score: f64) -> HealOutcome {
