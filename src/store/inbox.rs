@@ -555,48 +555,49 @@ macro_rules! write_batch {
                 .build_query_as()
                 .fetch_all(&mut *$conn)
                 .await?;
-            return Ok(Written {
+            Ok::<_, InboxError>(Written {
                 inserted: outcomes(batch, ids.into_iter().map(|(id,)| id).collect()),
                 completed: Vec::new(),
-            });
-        }
-        let mut tx = $conn.begin().await?;
-        let mut stored = HashSet::with_capacity(rows.len());
-        for chunk in rows.chunks(INSERT_CHUNK) {
-            let ids: Vec<(String,)> = insert_statement(chunk, $lease)
-                .build_query_as()
-                .fetch_all(&mut *tx)
-                .await?;
-            stored.extend(ids.into_iter().map(|(id,)| id));
-        }
-        let mut completed = Vec::with_capacity(completions.len());
-        for c in completions {
-            let mut held = HashSet::with_capacity(c.ids.len());
-            for chunk in c.ids.chunks(INSERT_CHUNK) {
-                let rows: Vec<(String,)> = complete_update(chunk, &c.token, c.at)
+            })
+        } else {
+            let mut tx = $conn.begin().await?;
+            let mut stored = HashSet::with_capacity(rows.len());
+            for chunk in rows.chunks(INSERT_CHUNK) {
+                let ids: Vec<(String,)> = insert_statement(chunk, $lease)
                     .build_query_as()
                     .fetch_all(&mut *tx)
                     .await?;
-                held.extend(rows.into_iter().map(|(id,)| id));
+                stored.extend(ids.into_iter().map(|(id,)| id));
             }
-            let record: Vec<&Envelope> = c
-                .envelopes
-                .iter()
-                .filter(|e| held.contains(e.delivery_id.as_str()))
-                .collect();
-            for chunk in record.chunks(INSERT_CHUNK) {
-                envelope_insert(chunk, c.at)
-                    .build()
-                    .execute(&mut *tx)
-                    .await?;
+            let mut completed = Vec::with_capacity(completions.len());
+            for c in completions {
+                let mut held = HashSet::with_capacity(c.ids.len());
+                for chunk in c.ids.chunks(INSERT_CHUNK) {
+                    let rows: Vec<(String,)> = complete_update(chunk, &c.token, c.at)
+                        .build_query_as()
+                        .fetch_all(&mut *tx)
+                        .await?;
+                    held.extend(rows.into_iter().map(|(id,)| id));
+                }
+                let record: Vec<&Envelope> = c
+                    .envelopes
+                    .iter()
+                    .filter(|e| held.contains(e.delivery_id.as_str()))
+                    .collect();
+                for chunk in record.chunks(INSERT_CHUNK) {
+                    envelope_insert(chunk, c.at)
+                        .build()
+                        .execute(&mut *tx)
+                        .await?;
+                }
+                completed.push(held.len() as u64);
             }
-            completed.push(held.len() as u64);
+            tx.commit().await?;
+            Ok::<_, InboxError>(Written {
+                inserted: outcomes(batch, stored),
+                completed,
+            })
         }
-        tx.commit().await?;
-        Ok::<_, InboxError>(Written {
-            inserted: outcomes(batch, stored),
-            completed,
-        })
     }};
 }
 

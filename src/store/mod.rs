@@ -117,9 +117,10 @@ const CHECKPOINT_EVERY: Duration = Duration::from_millis(50);
 /// whichever commit crosses 1,000 pages: a webhook batch waiting on that commit would
 /// wait for the copy and its sync too. So each round first copies in passive mode,
 /// which takes no lock writers need, while commits go on. A log that is only ever
-/// copied under a steady stream of commits never starts over, though (each commit
-/// finds frames not yet copied): it grows without bound, and every sync of a
-/// growing file is a journal commit that waits for the checkpoint's own writes.
+/// copied that way starts over only when a copy happens to finish between two
+/// commits; under load, commits land during every copy (each finds frames not yet
+/// copied), so it grows without bound, and every sync of a growing file is a
+/// journal commit that waits for the checkpoint's own writes.
 /// So the round ends with a restart checkpoint, taken with the inbox's writes held
 /// back: it has only the last few frames to copy, and the next commit writes the
 /// log from its start, over blocks already allocated. A reader still on the log
