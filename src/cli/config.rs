@@ -97,9 +97,22 @@ pub fn check(args: &CheckArgs) -> Result<String, CheckError> {
     };
     // The Cedar set is built (and so validated) even without --scraper.
     let scraper = ScraperName::new(args.scraper.as_deref().unwrap_or("example"))?;
-    let cedar = CedarPolicy::build(&policy, &scraper, user_cedar.as_deref())?;
     // The scraper finder (gates, repair) must be able to follow `scrapers:`.
-    crate::repair::scraper::Layout::from_policy(&policy)?;
+    let layout = crate::repair::scraper::Layout::from_policy(&policy)?;
+    // The set a fix of this scraper would get: among the repository's other
+    // scrapers, when the path is a repository with the scraper in it.
+    let others: Vec<ScraperName> = match &args.scraper {
+        Some(name) if root.is_dir() => crate::repair::scraper::find_among(&root, name, &layout)
+            .map(|(_, others)| {
+                others
+                    .iter()
+                    .filter_map(|o| ScraperName::new(o.as_str()).ok())
+                    .collect()
+            })
+            .unwrap_or_default(),
+        _ => Vec::new(),
+    };
+    let cedar = CedarPolicy::build(&policy, &scraper, &others, user_cedar.as_deref())?;
 
     let mut out = format!("{}: ok\n", file.display());
     if user_cedar.is_some() {

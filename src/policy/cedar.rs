@@ -20,6 +20,7 @@ use serde_json::json;
 use super::file::RepoPolicy;
 use super::glob::{Pattern, ScraperName, path_problem};
 use super::proposal::{Decision, ProposalFacts, Refusal, Verdict};
+use super::rules;
 
 /// The Cedar schema every generated and user policy is validated against.
 pub const SCHEMA: &str = r#"namespace Fixwright {
@@ -75,6 +76,8 @@ pub enum CedarError {
 #[derive(Clone, Debug)]
 enum Rule {
     Protected,
+    /// Files of longer-named scrapers the scraper's patterns also cover.
+    Claimed(Vec<(ScraperName, Vec<Pattern>)>),
     Malformed,
     NoChanges,
     DiffSize,
@@ -117,8 +120,13 @@ fn like_any(patterns: &[Pattern]) -> String {
         .join(" || ")
 }
 
-/// The generated policies (id, rule, text) for a repository policy and a scraper.
-fn generate(policy: &RepoPolicy, scraper: &ScraperName) -> Vec<(&'static str, Rule, String)> {
+/// The generated policies (id, rule, text) for a repository policy and a scraper,
+/// among the repository's `others`.
+fn generate(
+    policy: &RepoPolicy,
+    scraper: &ScraperName,
+    others: &[ScraperName],
+) -> Vec<(&'static str, Rule, String)> {
     let touch = format!(r#"principal, action == {NS}::Action::"touch", resource is {NS}::File"#);
     let proposal = format!(
         r#"principal, action in [{NS}::Action::"apply", {NS}::Action::"merge"], resource is {NS}::Proposal"#
@@ -142,6 +150,18 @@ fn generate(policy: &RepoPolicy, scraper: &ScraperName) -> Vec<(&'static str, Ru
             like_any(&policy.protected_patterns(scraper))
         ),
     ));
+    let claims = policy.claimed_by_others(scraper, others);
+    if !claims.is_empty() {
+        let patterns: Vec<Pattern> = claims
+            .iter()
+            .flat_map(|(_, patterns)| patterns.iter().cloned())
+            .collect();
+        out.push((
+            "other-scrapers-files",
+            Rule::Claimed(claims),
+            format!("forbid ({touch}) when {{ {} }};", like_any(&patterns)),
+        ));
+    }
     out.push((
         "malformed-path",
         Rule::Malformed,
@@ -251,13 +271,15 @@ fn statement_line(text: &str, index: usize) -> usize {
 }
 
 impl CedarPolicy {
-    /// Generates and validates the policy set for `scraper`, adding the
-    /// `forbid` statements of `user_cedar` (the text of `.github/fixwright.cedar`).
-    /// A user `permit`, template or statement that does not validate
-    /// against [`SCHEMA`] is an error.
+    /// Generates and validates the policy set for `scraper`, among the
+    /// repository's other scrapers `others` (whose files it must leave alone when
+    /// its patterns also cover them), adding the `forbid` statements of
+    /// `user_cedar` (the text of `.github/fixwright.cedar`). A user `permit`,
+    /// template or statement that does not validate against [`SCHEMA`] is an error.
     pub fn build(
         policy: &RepoPolicy,
         scraper: &ScraperName,
+        others: &[ScraperName],
         user_cedar: Option<&str>,
     ) -> Result<Self, CedarError> {
         let (schema, _warnings) =
@@ -269,7 +291,7 @@ impl CedarPolicy {
         let mut permits = PolicySet::new();
         let mut rules = HashMap::new();
         let mut order = HashMap::new();
-        for (id, rule, body) in generate(policy, scraper) {
+        for (id, rule, body) in generate(policy, scraper, others) {
             // The annotation travels with the text to AgentCore Policy.
             let text = format!("@id(\"{id}\")\n{body}");
             let generated = |message: String| CedarError::Generated {
@@ -364,18 +386,19 @@ impl CedarPolicy {
         })
     }
 
-    /// Builds the set for `scraper` with the repository's own
+    /// Builds the set for `scraper` among `others` with the repository's own
     /// `.github/fixwright.cedar` under `repo_root`, when there is one.
     pub fn load(
         repo_root: &std::path::Path,
         policy: &RepoPolicy,
         scraper: &ScraperName,
+        others: &[ScraperName],
     ) -> Result<Self, CedarError> {
         let file = repo_root.join(super::file::CEDAR_FILE);
         match std::fs::read_to_string(&file) {
-            Ok(text) => Self::build(policy, scraper, Some(&text)),
+            Ok(text) => Self::build(policy, scraper, others, Some(&text)),
             Err(err) if err.kind() == std::io::ErrorKind::NotFound => {
-                Self::build(policy, scraper, None)
+                Self::build(policy, scraper, others, None)
             }
             Err(source) => Err(CedarError::Read { file, source }),
         }
@@ -558,6 +581,13 @@ impl CedarPolicy {
             Rule::Permit => return None,
             Rule::Protected => Refusal::ProtectedPath {
                 path: path.to_owned(),
+            },
+            Rule::Claimed(claims) => Refusal::AnotherScrapersFile {
+                path: path.to_owned(),
+                // Cedar's `like` and `Pattern::matches` agree (tested); should they
+                // not, the forbid still refuses.
+                owner: rules::owner(claims, path)
+                    .map_or_else(|| "another".to_owned(), ToString::to_string),
             },
             Rule::Malformed => Refusal::MalformedPath {
                 path: path.to_owned(),

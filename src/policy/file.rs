@@ -404,6 +404,32 @@ impl RepoPolicy {
             .collect()
     }
 
+    /// The files of other scrapers that `scraper`'s own patterns also cover, by
+    /// owner, longest name first. A path two scrapers' patterns both cover belongs
+    /// to the one with the longer name when that name contains the other's, as the
+    /// scraper finder assigns fixtures: `tests/files/{name}*` covers
+    /// `tests/files/books_api.json` for `books` too, but it is `books_api`'s.
+    pub fn claimed_by_others(
+        &self,
+        scraper: &ScraperName,
+        others: &[ScraperName],
+    ) -> Vec<(ScraperName, Vec<Pattern>)> {
+        let mine = scraper.as_str();
+        let mut claims: Vec<(ScraperName, Vec<Pattern>)> = others
+            .iter()
+            .filter(|o| o.as_str().len() > mine.len() && o.as_str().contains(mine))
+            .map(|o| (o.clone(), self.scraper_patterns(o)))
+            .collect();
+        claims.sort_by(|(a, _), (b, _)| {
+            b.as_str()
+                .len()
+                .cmp(&a.as_str().len())
+                .then_with(|| a.cmp(b))
+        });
+        claims.dedup_by(|(a, _), (b, _)| a == b);
+        claims
+    }
+
     /// Whether `path` is one of `scraper`'s own files (module, tests, fixtures).
     pub fn is_scraper_file(&self, scraper: &ScraperName, path: &str) -> bool {
         self.scraper_patterns(scraper)

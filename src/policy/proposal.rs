@@ -50,6 +50,12 @@ pub enum Refusal {
     OutsideScraperFiles {
         path: String,
     },
+    /// A path the scraper's patterns cover that belongs to another scraper
+    /// (see [`super::RepoPolicy::claimed_by_others`]).
+    AnotherScrapersFile {
+        path: String,
+        owner: String,
+    },
     NoChanges,
     DiffTooLarge {
         lines: u32,
@@ -95,6 +101,9 @@ impl fmt::Display for Refusal {
             Refusal::ProtectedPath { path } => write!(f, "path `{path}` is protected"),
             Refusal::OutsideScraperFiles { path } => {
                 write!(f, "path `{path}` is not one of the scraper's files")
+            }
+            Refusal::AnotherScrapersFile { path, owner } => {
+                write!(f, "path `{path}` is one of scraper `{owner}`'s files")
             }
             Refusal::NoChanges => write!(f, "the proposal changes nothing"),
             Refusal::DiffTooLarge { lines, limit } => {

@@ -4,14 +4,27 @@
 //! decisions Fixwright acts on come from [`super::cedar`].
 
 use super::file::RepoPolicy;
-use super::glob::path_problem;
+use super::glob::{Pattern, ScraperName, path_problem};
 use super::proposal::{Decision, ProposalFacts, Refusal, Verdict};
 use crate::confidence::{Band, Replay};
 
-/// Evaluates a proposal against a repository policy.
-pub fn evaluate(policy: &RepoPolicy, facts: &ProposalFacts) -> Decision {
+/// The scraper among `claims` (longest name first) that `path` belongs to.
+pub(crate) fn owner<'a>(
+    claims: &'a [(ScraperName, Vec<Pattern>)],
+    path: &str,
+) -> Option<&'a ScraperName> {
+    claims
+        .iter()
+        .find(|(_, patterns)| patterns.iter().any(|p| p.matches(path)))
+        .map(|(name, _)| name)
+}
+
+/// Evaluates a proposal against a repository policy, in a repository whose
+/// other scrapers are `others`.
+pub fn evaluate(policy: &RepoPolicy, others: &[ScraperName], facts: &ProposalFacts) -> Decision {
     let scraper_files = policy.scraper_patterns(&facts.scraper);
     let protected = policy.protected_patterns(&facts.scraper);
+    let claims = policy.claimed_by_others(&facts.scraper, others);
 
     let mut apply = Vec::new();
     for path in &facts.paths {
@@ -26,6 +39,12 @@ pub fn evaluate(policy: &RepoPolicy, facts: &ProposalFacts) -> Decision {
         }
         if !scraper_files.iter().any(|p| p.matches(path)) {
             apply.push(Refusal::OutsideScraperFiles { path: path.clone() });
+        }
+        if let Some(owner) = owner(&claims, path) {
+            apply.push(Refusal::AnotherScrapersFile {
+                path: path.clone(),
+                owner: owner.to_string(),
+            });
         }
     }
     if facts.paths.is_empty() {

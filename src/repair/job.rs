@@ -190,15 +190,17 @@ struct Inputs {
 fn check_inputs(request: &RepairRequest) -> Result<Inputs, RepairError> {
     let workspace = Workspace::open_local(&request.repo)?;
     let base = workspace.head()?;
-    let policy = steps::load_policy(&request.repo, &request.scraper)?;
-    let mode = ModeInForce::new(request.mode, policy.mode());
+    let repo_policy = steps::read_policy(&request.repo)?;
+    let mode = ModeInForce::new(request.mode, repo_policy.mode);
     if mode.mode == Mode::Off {
         return Err(RepairError::Policy(format!(
             "mode is off in {}: Fixwright leaves this repository alone",
             mode.source()
         )));
     }
-    let mut scraper = scraper::find(&request.repo, &request.scraper, &policy.layout()?)?;
+    let layout = steps::layout(&repo_policy)?;
+    let (mut scraper, others) = scraper::find_among(&request.repo, &request.scraper, &layout)?;
+    let policy = PolicyContext::new(&request.repo, repo_policy, &scraper.name, &others)?;
     policy.refine(&mut scraper, &workspace.files_at(&base)?);
     let log = match &request.log {
         Some(path) => {

@@ -270,16 +270,29 @@ pub enum ScraperError {
 
 /// Finds the scraper called `name` in the repository at `root`.
 pub fn find(root: &Path, name: &str, layout: &Layout) -> Result<Scraper, ScraperError> {
+    find_among(root, name, layout).map(|(scraper, _)| scraper)
+}
+
+/// Finds the scraper called `name` in the repository at `root`, and the names
+/// of the repository's other scrapers.
+pub fn find_among(
+    root: &Path,
+    name: &str,
+    layout: &Layout,
+) -> Result<(Scraper, Vec<ScraperName>), ScraperError> {
     let wanted = ScraperName::new(name).ok_or_else(|| ScraperError::BadName(name.to_owned()))?;
-    let all = discover(root, layout)?;
-    let known = all.iter().map(|s| s.name.to_string()).collect();
-    all.into_iter()
-        .find(|s| s.name == wanted)
-        .ok_or_else(|| ScraperError::Unknown {
+    let (mine, others): (Vec<Scraper>, Vec<Scraper>) = discover(root, layout)?
+        .into_iter()
+        .partition(|s| s.name == wanted);
+    let others: Vec<ScraperName> = others.into_iter().map(|s| s.name).collect();
+    match mine.into_iter().next() {
+        Some(scraper) => Ok((scraper, others)),
+        None => Err(ScraperError::Unknown {
             name: name.to_owned(),
             repo: root.to_path_buf(),
-            known,
-        })
+            known: others.iter().map(ToString::to_string).collect(),
+        }),
+    }
 }
 
 /// Every scraper in the repository at `root`, sorted by name.

@@ -9,7 +9,7 @@ use serde::Serialize;
 
 use super::job::RepairError;
 use super::replay::{ContentKind, ReplayVerdict, SavedResponse};
-use super::scraper::{Layout, Scraper};
+use super::scraper::{Layout, Scraper, ScraperName};
 use crate::agents::contract::{
     self, AgentName, AgentRequest, CONTRACT_VERSION, Change, Document, DocumentFormat, MemoryHit,
     SourceFile, Strategy, TaskKind,
@@ -254,18 +254,43 @@ pub struct PolicyContext {
     scraper: policy::ScraperName,
 }
 
-/// Loads the repository's policy for `scraper`; a bad policy file is an
+/// Reads the repository's `.github/fixwright.yml`; a bad policy file is an
 /// input error naming the file, line and field.
-pub fn load_policy(repo: &Path, scraper: &str) -> Result<PolicyContext, RepairError> {
-    let policy = RepoPolicy::load(repo).map_err(|e| RepairError::Policy(e.to_string()))?;
-    let name = policy::ScraperName::new(scraper).map_err(|e| RepairError::Policy(e.to_string()))?;
-    let cedar =
-        CedarPolicy::load(repo, &policy, &name).map_err(|e| RepairError::Policy(e.to_string()))?;
-    Ok(PolicyContext {
-        policy,
-        cedar,
-        scraper: name,
-    })
+pub fn read_policy(repo: &Path) -> Result<RepoPolicy, RepairError> {
+    RepoPolicy::load(repo).map_err(|e| RepairError::Policy(e.to_string()))
+}
+
+/// Where scrapers live by `policy`; a pattern the scraper finder cannot follow
+/// is a policy error naming its field.
+pub fn layout(policy: &RepoPolicy) -> Result<Layout, RepairError> {
+    Layout::from_policy(policy).map_err(|e| RepairError::Policy(e.to_string()))
+}
+
+impl PolicyContext {
+    /// The policy for `scraper` among the repository's `others` (whose files
+    /// it may not touch where its patterns also cover them), with the
+    /// repository's `.github/fixwright.cedar`.
+    pub fn new(
+        repo: &Path,
+        policy: RepoPolicy,
+        scraper: &ScraperName,
+        others: &[ScraperName],
+    ) -> Result<Self, RepairError> {
+        let bad = |e: &dyn std::fmt::Display| RepairError::Policy(e.to_string());
+        let name = policy::ScraperName::new(scraper.as_str()).map_err(|e| bad(&e))?;
+        // Names the finder accepts are valid policy names too; one that is not
+        // cannot match a pattern of this scraper's either, so it is left out.
+        let others: Vec<policy::ScraperName> = others
+            .iter()
+            .filter_map(|o| policy::ScraperName::new(o.as_str()).ok())
+            .collect();
+        let cedar = CedarPolicy::load(repo, &policy, &name, &others).map_err(|e| bad(&e))?;
+        Ok(PolicyContext {
+            policy,
+            cedar,
+            scraper: name,
+        })
+    }
 }
 
 /// Whether a fix may be merged without a human, and if not why.
@@ -279,7 +304,7 @@ impl PolicyContext {
     /// Where scrapers live in this repository; a pattern the scraper finder
     /// cannot follow is a policy error naming its field.
     pub fn layout(&self) -> Result<Layout, RepairError> {
-        Layout::from_policy(&self.policy).map_err(|e| RepairError::Policy(e.to_string()))
+        layout(&self.policy)
     }
 
     /// Applies the repository's own `tests` and `fixtures` patterns, when
@@ -570,6 +595,51 @@ mod tests {
         // A literal added or removed: no pattern to remember.
         let more = format!("{before}    x = response.css(\"p.extra\")\n");
         assert!(literal_changes(before, &more).is_empty());
+    }
+
+    /// A repository with `books` and `books_api`: `tests/files/{name}*` covers
+    /// `books_api`'s fixture for `books` too, but a fix of `books` may not touch it.
+    #[test]
+    fn a_fix_leaves_the_files_of_a_scraper_with_a_longer_name_alone() {
+        let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+        let root = dir.path();
+        for (path, text) in [
+            ("scrapers/books.py", "def parse(text):\n    return []\n"),
+            ("scrapers/books_api.py", "def parse(text):\n    return []\n"),
+            ("tests/files/books.html", "<html></html>"),
+            ("tests/files/books_api.json", "{}"),
+        ] {
+            let path = root.join(path);
+            if let Some(parent) = path.parent() {
+                std::fs::create_dir_all(parent).unwrap_or_else(|e| panic!("{e}"));
+            }
+            std::fs::write(&path, text).unwrap_or_else(|e| panic!("{e}"));
+        }
+        let policy = read_policy(root).unwrap_or_else(|e| panic!("{e}"));
+        let layout = layout(&policy).unwrap_or_else(|e| panic!("{e}"));
+        let (books, others) = super::super::scraper::find_among(root, "books", &layout)
+            .unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(books.fixtures, [PathBuf::from("tests/files/books.html")]);
+        let context = PolicyContext::new(root, policy, &books.name, &others)
+            .unwrap_or_else(|e| panic!("{e}"));
+        let edits = |paths: &[&str]| -> BTreeMap<PathBuf, Vec<u8>> {
+            paths
+                .iter()
+                .map(|p| (PathBuf::from(p), b"x".to_vec()))
+                .collect()
+        };
+        assert_eq!(
+            context.check_apply(
+                &edits(&["scrapers/books.py", "tests/files/books.html"]),
+                2,
+                1
+            ),
+            Vec::<String>::new()
+        );
+        assert_eq!(
+            context.check_apply(&edits(&["tests/files/books_api.json"]), 0, 1),
+            ["path `tests/files/books_api.json` is one of scraper `books_api`'s files"]
+        );
     }
 
     #[test]

@@ -26,7 +26,15 @@ fn facts(scraper: &str, paths: &[&str]) -> ProposalFacts {
     }
 }
 
-const SCRAPERS: &[&str] = &["quotes", "books", "quotes_v2", "api.jobs"];
+const SCRAPERS: &[&str] = &["quotes", "books", "quotes_v2", "api.jobs", "api.jobs-eu"];
+
+fn others_than(scraper: &str) -> Vec<ScraperName> {
+    SCRAPERS
+        .iter()
+        .filter(|n| **n != scraper)
+        .map(|n| name(n))
+        .collect()
+}
 
 /// Paths of every kind: own files, other scrapers' files, protected files,
 /// malformed paths, and text that looks like Cedar.
@@ -51,6 +59,9 @@ fn path_pool(scraper: &str) -> Vec<String> {
         format!("scrapers/{scraper}.py\" || true || \""),
         format!("scrapers/{scraper}.py\n"),
         format!("tests/files/{scraper}*"),
+        format!("tests/files/{scraper}_v2.html"),
+        format!("tests/files/{scraper}-eu.json"),
+        format!("scrapers/{scraper}_v2.py"),
         "scrapers/other.py".to_owned(),
         "shop/spiders/other.py".to_owned(),
         "tests/test_other.py".to_owned(),
@@ -141,10 +152,11 @@ fn cedar_agrees_with_the_yaml_semantics() {
     for _ in 0..80 {
         let policy = random_policy(&mut rng);
         let scraper = *rng.pick(SCRAPERS);
-        let cedar = CedarPolicy::build(&policy, &name(scraper), None).unwrap();
+        let others = others_than(scraper);
+        let cedar = CedarPolicy::build(&policy, &name(scraper), &others, None).unwrap();
         for _ in 0..25 {
             let facts = random_facts(&mut rng, scraper);
-            let want = evaluate(&policy, &facts);
+            let want = evaluate(&policy, &others, &facts);
             let got = cedar.decide(&facts);
             assert_eq!(got, want, "policy {policy:?}\nfacts {facts:?}");
             allowed[0] += usize::from(got.apply.allowed);
@@ -166,7 +178,7 @@ fn cedar_agrees_with_the_yaml_semantics() {
 #[test]
 fn a_proposal_that_breaks_a_rule_is_refused_with_the_reasons() {
     let policy = RepoPolicy::default();
-    let cedar = CedarPolicy::build(&policy, &name("quotes"), None).unwrap();
+    let cedar = CedarPolicy::build(&policy, &name("quotes"), &[], None).unwrap();
 
     let ok = facts("quotes", &["scrapers/quotes.py", "tests/files/quotes.html"]);
     let decision = cedar.decide(&ok);
@@ -221,7 +233,7 @@ fn a_proposal_that_breaks_a_rule_is_refused_with_the_reasons() {
 
     let mut off = RepoPolicy::default();
     off.merge.auto_merge = false;
-    let cedar = CedarPolicy::build(&off, &name("quotes"), None).unwrap();
+    let cedar = CedarPolicy::build(&off, &name("quotes"), &[], None).unwrap();
     let decision = cedar.decide(&ok);
     assert!(decision.apply.allowed);
     assert_eq!(decision.merge.refusals, [Refusal::AutoMergeOff]);
@@ -229,7 +241,7 @@ fn a_proposal_that_breaks_a_rule_is_refused_with_the_reasons() {
 
 #[test]
 fn text_in_a_proposal_is_data_not_policy() {
-    let cedar = CedarPolicy::build(&RepoPolicy::default(), &name("quotes"), None).unwrap();
+    let cedar = CedarPolicy::build(&RepoPolicy::default(), &name("quotes"), &[], None).unwrap();
     let mut f = facts(
         "quotes",
         &["scrapers/quotes.py\" || true || \"", "scrapers/quotes.py"],
@@ -249,6 +261,52 @@ fn text_in_a_proposal_is_data_not_policy() {
             .apply
             .allowed
     );
+}
+
+/// `tests/files/{name}*` covers `quotes_v2`'s fixtures for `quotes` too: they are
+/// `quotes_v2`'s (the longer name that contains the other), so a fix of `quotes`
+/// may not touch them, while `quotes_v2`'s own fix may.
+#[test]
+fn another_scrapers_files_are_left_alone_where_patterns_overlap() {
+    let policy = RepoPolicy::default();
+    let others = [name("quotes_v2"), name("books")];
+    let cedar = CedarPolicy::build(&policy, &name("quotes"), &others, None).unwrap();
+    let proposal = facts(
+        "quotes",
+        &[
+            "tests/files/quotes.html",
+            "tests/files/quotes_v2.html",
+            "tests/files/quotes/page2.json",
+        ],
+    );
+    let decision = cedar.decide(&proposal);
+    assert_eq!(
+        decision.apply.refusals,
+        [Refusal::AnotherScrapersFile {
+            path: "tests/files/quotes_v2.html".to_owned(),
+            owner: "quotes_v2".to_owned(),
+        }]
+    );
+    assert_eq!(
+        decision.apply.refusals[0].to_string(),
+        "path `tests/files/quotes_v2.html` is one of scraper `quotes_v2`'s files"
+    );
+    assert_eq!(decision, evaluate(&policy, &others, &proposal));
+    assert!(cedar.to_cedar().contains("@id(\"other-scrapers-files\")"));
+
+    // Alone in its repository, `quotes` may.
+    let alone = CedarPolicy::build(&policy, &name("quotes"), &[name("books")], None).unwrap();
+    assert!(alone.decide(&proposal).apply.allowed);
+    assert!(!alone.to_cedar().contains("other-scrapers-files"));
+
+    // The longer name's fix may touch its own fixtures, which `quotes`' patterns
+    // also cover.
+    let v2 = CedarPolicy::build(&policy, &name("quotes_v2"), &[name("quotes")], None).unwrap();
+    let own = facts(
+        "quotes_v2",
+        &["tests/files/quotes_v2.html", "scrapers/quotes_v2.py"],
+    );
+    assert!(v2.decide(&own).apply.allowed, "{:?}", v2.decide(&own));
 }
 
 const USER_FORBIDS: &str = r#"
@@ -273,8 +331,8 @@ fn user_forbids_only_narrow() {
     for _ in 0..30 {
         let policy = random_policy(&mut rng);
         let scraper = *rng.pick(SCRAPERS);
-        let base = CedarPolicy::build(&policy, &name(scraper), None).unwrap();
-        let user = CedarPolicy::build(&policy, &name(scraper), Some(USER_FORBIDS)).unwrap();
+        let base = CedarPolicy::build(&policy, &name(scraper), &[], None).unwrap();
+        let user = CedarPolicy::build(&policy, &name(scraper), &[], Some(USER_FORBIDS)).unwrap();
         for _ in 0..20 {
             let facts = random_facts(&mut rng, scraper);
             let (b, u) = (base.decide(&facts), user.decide(&facts));
@@ -290,8 +348,13 @@ fn user_forbids_only_narrow() {
     }
     assert!(narrowed > 0);
 
-    let cedar =
-        CedarPolicy::build(&RepoPolicy::default(), &name("quotes"), Some(USER_FORBIDS)).unwrap();
+    let cedar = CedarPolicy::build(
+        &RepoPolicy::default(),
+        &name("quotes"),
+        &[],
+        Some(USER_FORBIDS),
+    )
+    .unwrap();
     let decision = cedar.decide(&facts(
         "quotes",
         &["scrapers/quotes.py", "tests/files/quotes.html"],
@@ -320,7 +383,7 @@ fn user_files_that_would_widen_or_do_not_validate_are_rejected() {
     let policy = RepoPolicy::default();
     let quotes = name("quotes");
     let widen = "forbid (principal, action, resource) when { resource is Fixwright::File && resource.path == \"x\" };\n\n// let everything through\npermit (principal, action, resource);\n";
-    let err = CedarPolicy::build(&policy, &quotes, Some(widen)).unwrap_err();
+    let err = CedarPolicy::build(&policy, &quotes, &[], Some(widen)).unwrap_err();
     assert!(
         matches!(err, CedarError::UserPermit { index: 2, line: 4 }),
         "{err:?}"
@@ -333,6 +396,7 @@ fn user_files_that_would_widen_or_do_not_validate_are_rejected() {
     let err = CedarPolicy::build(
         &policy,
         &quotes,
+        &[],
         Some("\nforbid (principal, action, resource) when { resource.path like };\n"),
     )
     .unwrap_err();
@@ -342,11 +406,11 @@ fn user_files_that_would_widen_or_do_not_validate_are_rejected() {
     );
 
     let typo = "forbid (principal, action == Fixwright::Action::\"apply\", resource is Fixwright::Proposal) when { resource.diff_line > 3 };";
-    let err = CedarPolicy::build(&policy, &quotes, Some(typo)).unwrap_err();
+    let err = CedarPolicy::build(&policy, &quotes, &[], Some(typo)).unwrap_err();
     assert!(matches!(err, CedarError::UserInvalid(_)), "{err:?}");
 
     let template = "forbid (principal == ?principal, action, resource);";
-    assert!(CedarPolicy::build(&policy, &quotes, Some(template)).is_err());
+    assert!(CedarPolicy::build(&policy, &quotes, &[], Some(template)).is_err());
 }
 
 #[test]
@@ -357,7 +421,7 @@ fn generated_policy_set_text() {
     )
     .unwrap();
     policy.limits.max_diff_lines = 120;
-    let cedar = CedarPolicy::build(&policy, &name("quotes"), Some(USER_FORBIDS)).unwrap();
+    let cedar = CedarPolicy::build(&policy, &name("quotes"), &[], Some(USER_FORBIDS)).unwrap();
     insta::assert_snapshot!(cedar.to_cedar());
 }
 
@@ -366,11 +430,11 @@ fn the_repository_cedar_file_is_loaded_when_present() {
     let dir = tempfile::tempdir().unwrap();
     let quotes = name("quotes");
     let policy = RepoPolicy::load(dir.path()).unwrap();
-    let plain = CedarPolicy::load(dir.path(), &policy, &quotes).unwrap();
+    let plain = CedarPolicy::load(dir.path(), &policy, &quotes, &[]).unwrap();
     let f = facts("quotes", &["tests/files/quotes.html"]);
     assert!(plain.decide(&f).apply.allowed);
     std::fs::create_dir_all(dir.path().join(".github")).unwrap();
     std::fs::write(dir.path().join(".github/fixwright.cedar"), USER_FORBIDS).unwrap();
-    let narrowed = CedarPolicy::load(dir.path(), &policy, &quotes).unwrap();
+    let narrowed = CedarPolicy::load(dir.path(), &policy, &quotes, &[]).unwrap();
     assert!(!narrowed.decide(&f).apply.allowed);
 }
