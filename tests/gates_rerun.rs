@@ -474,6 +474,50 @@ async fn gates_rerun_reports_fresh_check_runs_once_per_delivery() {
     assert!(ulid::Ulid::from_string(&id).is_ok(), "a gate-run id: {id}");
     assert_eq!(mypy[2].conclusion.as_deref(), Some("success"));
 
+    // 4. A pull request from a fork: GitHub names no pull request in the check
+    // suite, so the base is found by the head commit. Its first commit adds an
+    // unused import, its second touches only a test: compared with the head's
+    // first parent, the import would pass as already there.
+    let spider = text("bookshop/spiders/books.py").replacen(
+        "from collections.abc",
+        "import sys\nfrom collections.abc",
+        1,
+    );
+    let contrib = |files: &[(&str, Option<&str>)], message: &str| {
+        fake.commit("acme", "scrapers", "contrib", files, message)
+            .unwrap_or_else(|e| panic!("commit: {e}"))
+    };
+    contrib(
+        &[("bookshop/spiders/books.py", Some(&spider))],
+        "Parse the books' ratings",
+    );
+    let test = text("tests/test_weather.py") + "# contributed\n";
+    let fork_head = contrib(&[("tests/test_weather.py", Some(&test))], "Note the test");
+    fake.open_pull_request("acme", "scrapers", "carol", "contrib", "main", "Ratings")
+        .unwrap_or_else(|e| panic!("{e}"));
+    let mut payload = check_run_rerequested(
+        &fake,
+        installation,
+        "fixwright/ruff",
+        "gates-run-by-hand",
+        &fork_head,
+        &base,
+    );
+    payload["check_run"]["pull_requests"] = json!([]);
+    payload["check_run"]["check_suite"]["pull_requests"] = json!([]);
+    payload["check_run"]["check_suite"]["head_branch"] = Value::Null;
+    send("check_run", "rerun-fork-1", &payload).await;
+    wait_done(&store, "rerun-fork-1").await;
+    let ruff: Vec<CheckRun> = runs_named(&fake, "fixwright/ruff")
+        .into_iter()
+        .filter(|r| r.head_sha == fork_head)
+        .collect();
+    assert_eq!(ruff.len(), 1, "{ruff:#?}");
+    assert_eq!(ruff[0].conclusion.as_deref(), Some("failure"), "{ruff:#?}");
+    assert_eq!(ruff[0].annotations.len(), 1, "{ruff:#?}");
+    assert_eq!(ruff[0].annotations[0]["path"], "bookshop/spiders/books.py");
+    assert_eq!(ruff[0].annotations[0]["title"], "ruff F401");
+
     pool.shutdown().await;
     fake.assert_clean();
 }

@@ -318,6 +318,17 @@ impl GateReruns {
             .git_remote(&request.repo)
             .await
             .map_err(|e| Unproven::Transient(e.to_string()))?;
+        // A check suite whose head is in a fork names no pull request; comparing
+        // with the head's first parent would count the pull request's earlier
+        // commits as the base, so the open pull request at the head is looked up.
+        let base_sha = match &request.base_sha {
+            Some(base) => Some(base.clone()),
+            None => client
+                .find_open_pull_request_at(&request.repo, &request.head_sha)
+                .await
+                .map_err(|e| Unproven::Transient(e.to_string()))?
+                .map(|pr| pr.base.sha),
+        };
         let checkout = self
             .settings
             .work_dir
@@ -327,7 +338,7 @@ impl GateReruns {
             let repos = self.settings.work_dir.join("repos");
             let checkout = checkout.clone();
             let head = sha(&request.head_sha)?;
-            let base = request.base_sha.as_ref().map(sha).transpose()?;
+            let base = base_sha.as_ref().map(sha).transpose()?;
             let credentials = GitCredentials {
                 username: remote.username,
                 password: remote.password,

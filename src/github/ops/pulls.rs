@@ -186,6 +186,21 @@ impl GitHubClient {
         Ok(pulls.into_iter().find(|p| &p.head.branch == head))
     }
 
+    /// The newest open pull request whose head is at `sha`, from this
+    /// repository or from a fork. GitHub names no pull request in a check suite
+    /// whose head is in a fork, so this is how such a suite finds its base.
+    pub async fn find_open_pull_request_at(
+        &self,
+        repo: &RepoName,
+        sha: &CommitSha,
+    ) -> Result<Option<PullRequest>, OpsError> {
+        let route = format!("{}/pulls?state=open&per_page=100", repo_path(repo));
+        let pulls: Vec<PullRequest> = self
+            .fetch_all(Call::get("find a pull request by head commit", route))
+            .await?;
+        Ok(pulls.into_iter().find(|p| &p.head.sha == sha))
+    }
+
     /// Opens a pull request, or returns the open one already made from the
     /// same head (by an earlier attempt, or an earlier run).
     pub async fn create_pull_request(
