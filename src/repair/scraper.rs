@@ -233,20 +233,6 @@ impl Scraper {
         files.extend(self.fixtures.iter().cloned());
         files
     }
-
-    /// Whether a fix may write `path`: one of its files, or a new fixture of
-    /// its own in the fixtures directory.
-    pub fn owns(&self, path: &Path) -> bool {
-        if self.files().iter().any(|f| f == path) {
-            return true;
-        }
-        match (&self.fixtures_dir, path.parent(), path.file_name()) {
-            (Some(dir), Some(parent), Some(file)) => {
-                parent == dir && fixture_belongs(&file.to_string_lossy(), self.name.as_str())
-            }
-            _ => false,
-        }
-    }
 }
 
 /// Why a scraper could not be found.
@@ -427,13 +413,6 @@ fn entry_function(source: &str) -> Option<String> {
                 .any(|l| l.starts_with(&format!("def {name}(")))
         })
         .map(str::to_owned)
-}
-
-/// Whether a fixture file name belongs to the scraper called `name`:
-/// `<name>.ext`, `<name>_anything` or `<name>-anything`.
-fn fixture_belongs(file: &str, name: &str) -> bool {
-    file.strip_prefix(name)
-        .is_some_and(|rest| rest.starts_with(['.', '_', '-']))
 }
 
 /// The scraper a fixture belongs to: the longest name it starts with, so
