@@ -252,6 +252,8 @@ pub struct PolicyContext {
     policy: RepoPolicy,
     cedar: CedarPolicy,
     scraper: policy::ScraperName,
+    /// The files of longer-named scrapers that this scraper's patterns also cover.
+    claims: Vec<(policy::ScraperName, Vec<policy::glob::Pattern>)>,
 }
 
 /// Reads the repository's `.github/fixwright.yml`; a bad policy file is an
@@ -285,10 +287,12 @@ impl PolicyContext {
             .filter_map(|o| policy::ScraperName::new(o.as_str()).ok())
             .collect();
         let cedar = CedarPolicy::load(repo, &policy, &name, &others).map_err(|e| bad(&e))?;
+        let claims = policy.claimed_by_others(&name, &others);
         Ok(PolicyContext {
             policy,
             cedar,
             scraper: name,
+            claims,
         })
     }
 }
@@ -309,7 +313,8 @@ impl PolicyContext {
 
     /// Applies the repository's own `tests` and `fixtures` patterns, when
     /// `.github/fixwright.yml` gives them, to the scraper found by the layout:
-    /// its tests and fixtures become the files of `repo_files` they match.
+    /// its tests and fixtures become the files of `repo_files` they match,
+    /// except another scraper's (see [`RepoPolicy::claimed_by_others`]).
     pub fn refine(&self, scraper: &mut Scraper, repo_files: &[String]) {
         let [_, (_, tests), (_, fixtures)] = self.policy.scraper_globs_by_kind();
         let matching = |globs: &[policy::Glob]| -> Vec<PathBuf> {
@@ -317,6 +322,7 @@ impl PolicyContext {
             repo_files
                 .iter()
                 .filter(|f| patterns.iter().any(|p| p.matches(f)))
+                .filter(|f| policy::rules::owner(&self.claims, f).is_none())
                 .map(PathBuf::from)
                 .collect()
         };
@@ -640,6 +646,22 @@ mod tests {
             context.check_apply(&edits(&["tests/files/books_api.json"]), 0, 1),
             ["path `tests/files/books_api.json` is one of scraper `books_api`'s files"]
         );
+
+        // The repository's own fixture pattern, which covers both, gives `books`
+        // only its own.
+        std::fs::create_dir_all(root.join(".github")).unwrap_or_else(|e| panic!("{e}"));
+        std::fs::write(
+            root.join(".github/fixwright.yml"),
+            "scrapers:\n  fixtures: [\"tests/files/{name}*\"]\n",
+        )
+        .unwrap_or_else(|e| panic!("{e}"));
+        let policy = read_policy(root).unwrap_or_else(|e| panic!("{e}"));
+        let context = PolicyContext::new(root, policy, &books.name, &others)
+            .unwrap_or_else(|e| panic!("{e}"));
+        let mut refined = books.clone();
+        let files = ["tests/files/books.html", "tests/files/books_api.json"].map(str::to_owned);
+        context.refine(&mut refined, &files);
+        assert_eq!(refined.fixtures, [PathBuf::from("tests/files/books.html")]);
     }
 
     #[test]
