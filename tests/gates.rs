@@ -9,7 +9,7 @@ mod support;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use fixwright::gates::engine::{GateSettings, TimeLimits};
+use fixwright::gates::engine::{GateSettings, Progress, TimeLimits};
 use fixwright::gates::scope::Scope;
 use fixwright::gates::{
     Finding, GateRequest, GateRun, GateStatus, Target, Tool, checks, run_gates,
@@ -451,4 +451,75 @@ async fn gates_scoped_pytest_collects_only_its_tests_and_bytecode_stays_out_of_t
             .any(|p| p.to_string_lossy().contains("/base-")),
         "the base checkout's bytecode is removed with it"
     );
+}
+
+/// mypy 2 keeps its cache in SQLite, and two gate runs of one environment
+/// share it: a mypy that found the cache locked too long would fail. So runs
+/// take turns on it: while another holds the cache, mypy waits, and says so.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn gates_runs_take_turns_on_the_mypy_cache() {
+    let repo = scraper_repo();
+    let work = tempfile::tempdir().unwrap_or_else(|e| panic!("temp dir: {e}"));
+    let request = GateRequest {
+        repo: repo.path().to_path_buf(),
+        target: Target::Scraper("weather".into()),
+        baseline: None,
+        run_id: None,
+    };
+    let provisioner = Provisioner::new(shared_envs());
+    let first = run_gates(&request, &settings(work.path()), &provisioner, &|_| {})
+        .await
+        .unwrap_or_else(|e| panic!("gates could not run: {e}"));
+    assert!(first.passed(), "{}", fixwright::gates::report::text(&first));
+    let locks: Vec<PathBuf> = std::fs::read_dir(work.path().join("mypy"))
+        .unwrap_or_else(|e| panic!("{e}"))
+        .flatten()
+        .map(|e| e.path())
+        .filter(|p| p.extension().is_some_and(|x| x == "lock"))
+        .collect();
+    assert_eq!(locks.len(), 1, "one turn per environment: {locks:?}");
+
+    // Another run holds the cache.
+    let held = std::fs::OpenOptions::new()
+        .write(true)
+        .open(&locks[0])
+        .unwrap_or_else(|e| panic!("{e}"));
+    held.lock().unwrap_or_else(|e| panic!("{e}"));
+    let steps = std::sync::Arc::new(std::sync::Mutex::new(Vec::<String>::new()));
+    let second = tokio::spawn({
+        let steps = steps.clone();
+        let settings = settings(work.path());
+        async move {
+            let record = move |p: Progress<'_>| {
+                if let (Progress::Step(step), Ok(mut steps)) = (p, steps.lock()) {
+                    steps.push(step.to_owned());
+                }
+            };
+            run_gates(&request, &settings, &provisioner, &record).await
+        }
+    });
+    let waiting = |steps: &[String]| steps.iter().any(|s| s.contains("mypy to finish"));
+    let mut seen = false;
+    for _ in 0..600 {
+        if steps.lock().is_ok_and(|s| waiting(&s)) {
+            seen = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert!(seen, "mypy did not wait for its turn: {:?}", steps.lock());
+    // mypy cannot start while the turn is held, so the run cannot end.
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert!(!second.is_finished(), "the run ended without its mypy turn");
+    drop(held);
+    let second = second
+        .await
+        .unwrap_or_else(|e| panic!("{e}"))
+        .unwrap_or_else(|e| panic!("gates could not run: {e}"));
+    assert!(
+        second.passed(),
+        "{}",
+        fixwright::gates::report::text(&second)
+    );
+    assert_eq!(gate(&second, Tool::Mypy).status, GateStatus::Pass);
 }

@@ -731,6 +731,12 @@ async fn run_tools(
                 duration: Duration::ZERO,
             };
         };
+        // mypy 2 keeps its cache in SQLite: a second mypy writing the same
+        // cache at once can fail on the lock, so runs take turns on it.
+        let _turn = match tool {
+            Tool::Mypy => take_turn(&mypy_cache.with_extension("lock"), progress).await,
+            _ => None,
+        };
         progress(Progress::Started { tool, base });
         let result = run::run(&inv).await;
         let run = match result {
@@ -770,6 +776,56 @@ async fn run_tools(
     let results = futures::future::join_all(futures).await;
     let _ = tokio::fs::remove_file(&junit).await;
     results
+}
+
+/// Waits for the turn held by the lock on `lock_path` (beside the mypy cache,
+/// so clearing the cache leaves it), saying so through
+/// `progress` when another run holds it. The turn lasts as long as the
+/// returned file. Best effort: a lock that cannot be taken at all (a file
+/// system without locks) leaves the tool to run as it would without turns.
+async fn take_turn(
+    lock_path: &Path,
+    progress: &(dyn Fn(Progress<'_>) + Sync),
+) -> Option<std::fs::File> {
+    let open = || {
+        if let Some(parent) = lock_path.parent() {
+            std::fs::create_dir_all(parent)?;
+        }
+        std::fs::OpenOptions::new()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .open(lock_path)
+    };
+    let file = match open() {
+        Ok(file) => file,
+        Err(error) => {
+            tracing::warn!(path = %lock_path.display(), %error, "cannot open the mypy cache's lock; running without it");
+            return None;
+        }
+    };
+    match file.try_lock() {
+        Ok(()) => return Some(file),
+        Err(std::fs::TryLockError::WouldBlock) => {}
+        Err(std::fs::TryLockError::Error(error)) => {
+            tracing::warn!(path = %lock_path.display(), %error, "cannot lock the mypy cache; running without its lock");
+            return None;
+        }
+    }
+    progress(Progress::Step(
+        "waiting for another run's mypy to finish with the cache",
+    ));
+    match tokio::task::spawn_blocking(move || file.lock().map(|()| file)).await {
+        Ok(Ok(file)) => Some(file),
+        Ok(Err(error)) => {
+            tracing::warn!(path = %lock_path.display(), %error, "cannot lock the mypy cache; running without its lock");
+            None
+        }
+        Err(error) => {
+            tracing::warn!(%error, "the task waiting for the mypy cache failed; running without its lock");
+            None
+        }
+    }
 }
 
 fn parse_output(tool: Tool, output: &ToolOutput, root: &Path) -> Result<Parsed, Unusable> {
