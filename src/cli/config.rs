@@ -103,12 +103,7 @@ pub fn check(args: &CheckArgs) -> Result<String, CheckError> {
     // scrapers, when the path is a repository with the scraper in it.
     let others: Vec<ScraperName> = match &args.scraper {
         Some(name) if root.is_dir() => crate::repair::scraper::find_among(&root, name, &layout)
-            .map(|(_, others)| {
-                others
-                    .iter()
-                    .filter_map(|o| ScraperName::new(o.as_str()).ok())
-                    .collect()
-            })
+            .map(|(_, others)| crate::repair::scraper::policy_names(&others))
             .unwrap_or_default(),
         _ => Vec::new(),
     };

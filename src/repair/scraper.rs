@@ -254,6 +254,16 @@ pub enum ScraperError {
     },
 }
 
+/// The policy's names for `names`. Names the finder accepts are valid policy
+/// names too; one that were not could not match a scraper's pattern either, so it
+/// is left out.
+pub fn policy_names(names: &[ScraperName]) -> Vec<crate::policy::ScraperName> {
+    names
+        .iter()
+        .filter_map(|n| crate::policy::ScraperName::new(n.as_str()).ok())
+        .collect()
+}
+
 /// Finds the scraper called `name` in the repository at `root`.
 pub fn find(root: &Path, name: &str, layout: &Layout) -> Result<Scraper, ScraperError> {
     find_among(root, name, layout).map(|(scraper, _)| scraper)

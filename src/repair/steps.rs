@@ -280,12 +280,7 @@ impl PolicyContext {
     ) -> Result<Self, RepairError> {
         let bad = |e: &dyn std::fmt::Display| RepairError::Policy(e.to_string());
         let name = policy::ScraperName::new(scraper.as_str()).map_err(|e| bad(&e))?;
-        // Names the finder accepts are valid policy names too; one that is not
-        // cannot match a pattern of this scraper's either, so it is left out.
-        let others: Vec<policy::ScraperName> = others
-            .iter()
-            .filter_map(|o| policy::ScraperName::new(o.as_str()).ok())
-            .collect();
+        let others = super::scraper::policy_names(others);
         let cedar = CedarPolicy::load(repo, &policy, &name, &others).map_err(|e| bad(&e))?;
         let claims = policy.claimed_by_others(&name, &others);
         Ok(PolicyContext {
